@@ -1,0 +1,181 @@
+//! One call that evaluates a retrieval embedding the way papers report it.
+
+use std::collections::HashSet;
+
+use ndarray::ArrayView2;
+
+use crate::average_precision::average_precisions;
+use crate::clustering::{ami, nmi};
+use crate::kmeans::{KMeansConfig, kmeans};
+use crate::knn::{KnnOptions, knn_with_engine};
+use crate::retrieval::{r_precision_scores, recall_at_k, relevant_counts};
+use crate::scan::{Blocking, Compute, Progress, ScoreEngine};
+use crate::{Error, Real, Result, Similarity};
+
+/// What [`evaluate_retrieval`] computes and how.
+#[derive(Debug, Clone)]
+pub struct RetrievalConfig {
+    /// The K of Recall@K (default 1, 2, 4, 8 as in CGD and most DML papers).
+    pub ks: Vec<usize>,
+    pub similarity: Similarity,
+    pub compute: Compute,
+    pub blocking: Blocking,
+    /// `Some(seed)`: also cluster the queries with k-means (k = number of distinct labels)
+    /// and report NMI and AMI.
+    pub clustering_seed: Option<u64>,
+    /// Also compute mAP over the full ranking (two more scans of the gallery).
+    pub full_map: bool,
+}
+
+impl Default for RetrievalConfig {
+    fn default() -> Self {
+        RetrievalConfig {
+            ks: vec![1, 2, 4, 8],
+            similarity: Similarity::Cosine,
+            compute: Compute::Cpu,
+            blocking: Blocking::default(),
+            clustering_seed: Some(0),
+            full_map: false,
+        }
+    }
+}
+
+/// The numbers of one evaluation. Fractions in [0, 1].
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RetrievalReport {
+    pub num_queries: usize,
+    pub num_gallery: usize,
+    pub self_retrieval: bool,
+    pub similarity: String,
+    /// `(K, Recall@K)` in the order of `RetrievalConfig::ks`.
+    pub recall_at: Vec<(usize, f64)>,
+    pub precision_at_1: f64,
+    pub r_precision: f64,
+    pub map_at_r: f64,
+    /// Queries with no relevant gallery item, left out of P@1, R-precision, MAP@R and mAP.
+    pub lone_queries: usize,
+    pub map: Option<f64>,
+    pub nmi: Option<f64>,
+    pub ami: Option<f64>,
+}
+
+impl RetrievalReport {
+    /// `(name, value)` pairs with stable names (`recall_at_1`, ..., `precision_at_1`,
+    /// `r_precision`, `map_at_r`, then `map`, `nmi`, `ami` when computed), for tables and JSON.
+    pub fn metrics(&self) -> Vec<(String, f64)> {
+        let mut out: Vec<(String, f64)> = self
+            .recall_at
+            .iter()
+            .map(|(k, v)| (format!("recall_at_{k}"), *v))
+            .collect();
+        out.push(("precision_at_1".into(), self.precision_at_1));
+        out.push(("r_precision".into(), self.r_precision));
+        out.push(("map_at_r".into(), self.map_at_r));
+        for (name, v) in [("map", self.map), ("nmi", self.nmi), ("ami", self.ami)] {
+            if let Some(v) = v {
+                out.push((name.into(), v));
+            }
+        }
+        out
+    }
+}
+
+/// Evaluates `query` against `gallery` (`None`: self-retrieval over `query`, each item's own
+/// row excluded by index) with one kNN pass of depth `max(max K, max R)`.
+///
+/// # Shapes
+/// - `query`: `[Nq, d]`, `query_labels`: `[Nq]`; gallery `[Ng, d]` with `[Ng]` labels.
+pub fn evaluate_retrieval<T: Real>(
+    query: ArrayView2<'_, T>,
+    query_labels: &[i64],
+    gallery: Option<(ArrayView2<'_, T>, &[i64])>,
+    config: &RetrievalConfig,
+    progress: &dyn Progress,
+) -> Result<RetrievalReport> {
+    if query_labels.len() != query.nrows() {
+        return Err(Error::LabelCount {
+            set: "query",
+            labels: query_labels.len(),
+            rows: query.nrows(),
+        });
+    }
+    if let Some((g, gl)) = gallery
+        && gl.len() != g.nrows()
+    {
+        return Err(Error::LabelCount {
+            set: "gallery",
+            labels: gl.len(),
+            rows: g.nrows(),
+        });
+    }
+    if config.ks.is_empty() {
+        return Err(Error::InvalidArgument("no K given for Recall@K".into()));
+    }
+    let same_set = gallery.is_none();
+    let (gallery_view, gallery_labels) = gallery.unwrap_or((query, query_labels));
+    let engine = ScoreEngine::new(query, gallery_view, config.similarity, same_set)?;
+    let available = engine.num_gallery() - usize::from(same_set);
+    let max_k = config.ks.iter().copied().max().unwrap_or(1);
+    if let Some(&k) = config.ks.iter().find(|&&k| k == 0) {
+        let _ = k;
+        return Err(Error::KZero);
+    }
+    if max_k > available {
+        return Err(Error::KTooLarge {
+            k: max_k,
+            available,
+        });
+    }
+    let relevant = relevant_counts(query_labels, gallery_labels, same_set);
+    let max_r = relevant.iter().copied().max().unwrap_or(0);
+    let depth = max_k.max(max_r).min(available);
+    let options = KnnOptions {
+        similarity: config.similarity,
+        compute: config.compute.clone(),
+        blocking: config.blocking,
+    };
+    let neighbors = knn_with_engine(&engine, depth, &options, progress)?;
+    let recalls = recall_at_k(&neighbors, query_labels, gallery_labels, &config.ks)?;
+    let rp = r_precision_scores(&neighbors, query_labels, gallery_labels, &relevant)?;
+    let map = if config.full_map {
+        let aps = average_precisions(
+            &engine,
+            query_labels,
+            gallery_labels,
+            &config.compute,
+            config.blocking,
+            &crate::scan::NoProgress,
+        )?;
+        let scored: Vec<f64> = aps.into_iter().flatten().collect();
+        Some(scored.iter().sum::<f64>() / scored.len().max(1) as f64)
+    } else {
+        None
+    };
+    let (nmi_v, ami_v) = match config.clustering_seed {
+        Some(seed) => {
+            let classes = query_labels.iter().collect::<HashSet<_>>().len();
+            let mut km = KMeansConfig::new(classes, seed);
+            km.compute = config.compute.clone();
+            let clusters = kmeans(query, &km)?.assignment;
+            (
+                Some(nmi(query_labels, &clusters)?),
+                Some(ami(query_labels, &clusters)?),
+            )
+        }
+        None => (None, None),
+    };
+    Ok(RetrievalReport {
+        num_queries: engine.num_queries(),
+        num_gallery: engine.num_gallery(),
+        self_retrieval: same_set,
+        similarity: config.similarity.to_string(),
+        recall_at: config.ks.iter().copied().zip(recalls).collect(),
+        precision_at_1: rp.precision_at_1,
+        r_precision: rp.r_precision,
+        map_at_r: rp.map_at_r,
+        lone_queries: query_labels.len() - rp.num_scored,
+        map,
+        nmi: nmi_v,
+        ami: ami_v,
+    })
+}

@@ -1,0 +1,38 @@
+//! Retrieval, clustering and cross-view localisation metrics over embeddings, on an exact
+//! kNN that never builds the full query x gallery matrix.
+//!
+//! ```
+//! use metron_metrics::{RetrievalConfig, evaluate_retrieval, NoProgress};
+//! use ndarray::array;
+//! let emb = array![[1.0f32, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]];
+//! let labels = [0, 0, 1, 1];
+//! let config = RetrievalConfig { ks: vec![1, 2], clustering_seed: None, ..Default::default() };
+//! let report = evaluate_retrieval(emb.view(), &labels, None, &config, &NoProgress).unwrap();
+//! assert_eq!(report.recall_at[0], (1, 1.0));
+//! ```
+
+mod average_precision;
+pub mod clustering;
+pub mod crossview;
+mod error;
+pub mod evaluate;
+mod gemm_kernel;
+pub mod kmeans;
+pub mod knn;
+pub mod positive_rank;
+mod real;
+pub mod retrieval;
+pub mod scan;
+mod similarity;
+
+pub use clustering::{ami, nmi};
+pub use crossview::{CrossViewReport, cvusa_recall, top1_percent_k, vigor_recall};
+pub use error::{Error, Result};
+pub use evaluate::{RetrievalConfig, RetrievalReport, evaluate_retrieval};
+pub use kmeans::{KMeansConfig, KMeansResult, kmeans};
+pub use knn::{KnnOptions, Neighbors, knn, knn_self, knn_with_progress};
+pub use positive_rank::{PositiveRanks, positive_ranks};
+pub use real::Real;
+pub use retrieval::{RPrecisionScores, r_precision_scores, recall_at_k, relevant_counts};
+pub use scan::{Blocking, Compute, NoProgress, Progress, TileVisitor};
+pub use similarity::Similarity;

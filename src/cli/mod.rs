@@ -1,0 +1,48 @@
+//! The `metron` command line: argument types and the code behind each subcommand, kept in
+//! the library so that it is tested like any other code. `src/bin/metron.rs` only parses
+//! arguments and turns errors into exit codes.
+
+pub mod eval;
+pub mod progress;
+pub mod synth;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Metric learning and retrieval evaluation on Burn.
+#[derive(Debug, Parser)]
+#[command(name = "metron", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Evaluate embeddings: Recall@K, P@1, R-precision, MAP@R, NMI/AMI from an exact kNN.
+    Eval(eval::EvalArgs),
+    /// Write a synthetic labelled embedding set (for trying `eval` and for benchmarks).
+    Synth(synth::SynthArgs),
+}
+
+/// What a subcommand can fail with; the binary prints it as one line and exits non-zero.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Core(#[from] metron_core::Error),
+    #[error("{context}: {source}")]
+    Metrics {
+        context: String,
+        #[source]
+        source: metron_metrics::Error,
+    },
+    #[error("{0}")]
+    Usage(String),
+    #[error("{path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}

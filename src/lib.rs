@@ -1,0 +1,9 @@
+//! metron: metric learning and image retrieval on Burn.
+//!
+//! This facade re-exports the workspace's crates under short names; depend on the individual
+//! `metron-*` crates instead to compile less.
+
+pub use metron_core as core;
+pub use metron_metrics as metrics;
+
+pub mod cli;

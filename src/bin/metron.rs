@@ -1,12 +1,13 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use metron::cli::{Cli, Command, eval, synth};
+use metron::cli::{Cli, Command, eval, knn, synth};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Eval(args) => eval::run(args),
+        Command::Knn(args) => knn::run(args),
         Command::Synth(args) => synth::run(args),
     };
     match result {

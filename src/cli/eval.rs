@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use metron_core::{DeviceSpec, Embeddings};
 use metron_metrics::{Compute, RetrievalConfig, RetrievalReport, Similarity, evaluate_retrieval};
-use ndarray::Array2;
 
 use super::CliError;
 use super::progress::Bar;
@@ -74,13 +73,6 @@ fn read_set(emb_path: &Path, labels_path: &Path) -> Result<(Embeddings, Vec<i64>
     Ok((emb, labels))
 }
 
-fn to_f64(e: &Embeddings) -> Array2<f64> {
-    match e {
-        Embeddings::F32(a) => a.mapv(f64::from),
-        Embeddings::F64(a) => a.clone(),
-    }
-}
-
 /// Runs the evaluation and returns the report.
 pub fn evaluate(args: &EvalArgs) -> Result<RetrievalReport, CliError> {
     let similarity: Similarity = args
@@ -127,12 +119,12 @@ pub fn evaluate(args: &EvalArgs) -> Result<RetrievalReport, CliError> {
                 .map_err(wrap)?
         }
         (q, g) => {
-            let q = to_f64(q);
+            let q = q.to_f64();
             match g {
                 None => evaluate_retrieval(q.view(), &query_labels, None, &config, &bar)
                     .map_err(wrap)?,
                 Some(g) => {
-                    let g = to_f64(g);
+                    let g = g.to_f64();
                     let gl = &gallery.as_ref().expect("gallery present").1;
                     evaluate_retrieval(q.view(), &query_labels, Some((g.view(), gl)), &config, &bar)
                         .map_err(wrap)?

@@ -3,6 +3,7 @@
 //! arguments and turns errors into exit codes.
 
 pub mod eval;
+pub mod knn;
 pub mod progress;
 pub mod synth;
 
@@ -22,6 +23,8 @@ pub struct Cli {
 pub enum Command {
     /// Evaluate embeddings: Recall@K, P@1, R-precision, MAP@R, NMI/AMI from an exact kNN.
     Eval(eval::EvalArgs),
+    /// Exact k nearest neighbours of every embedding, in bounded memory.
+    Knn(knn::KnnArgs),
     /// Write a synthetic labelled embedding set (for trying `eval` and for benchmarks).
     Synth(synth::SynthArgs),
 }

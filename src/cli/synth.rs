@@ -26,8 +26,9 @@ pub struct SynthArgs {
     #[arg(long, default_value_t = 100)]
     pub classes: usize,
     /// Expected norm of the per-item Gaussian noise (per-dimension std = noise / sqrt(dim)),
-    /// relative to the unit-norm class centres.
-    #[arg(long, default_value_t = 0.1)]
+    /// relative to the unit-norm class centres. The default 2.0 gives Recall@1 near 0.75 at the
+    /// default sizes, a typical deep-metric-learning benchmark level; 0 gives exact centres.
+    #[arg(long, default_value_t = 2.0)]
     pub noise: f64,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,

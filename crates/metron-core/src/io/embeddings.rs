@@ -52,6 +52,14 @@ impl Embeddings {
         }
     }
 
+    /// A double-precision copy (exact for f32 input), to compare an f32 set with an f64 one.
+    pub fn to_f64(&self) -> Array2<f64> {
+        match self {
+            Embeddings::F32(a) => a.mapv(f64::from),
+            Embeddings::F64(a) => a.clone(),
+        }
+    }
+
     /// Fails with [`Error::NonFinite`] at the first NaN or infinity in row-major order;
     /// `context` (typically the file name) starts the message.
     pub fn check_finite(&self, context: &str) -> Result<()> {

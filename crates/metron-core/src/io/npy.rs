@@ -90,21 +90,53 @@ pub(crate) struct RawNpy {
     pub(crate) dtype: NpyDtype,
     pub(crate) shape: Vec<usize>,
     pub(crate) fortran_order: bool,
-    /// Kept whole rather than copying the data part out, so a large file is held only once
-    /// until it is converted.
-    bytes: Vec<u8>,
-    data_start: usize,
+    /// Positioned at the first data byte: the data is decoded straight from the file, chunk
+    /// by chunk, so a large array is never held in memory twice (raw bytes plus values).
+    file: std::io::BufReader<std::fs::File>,
 }
 
 impl RawNpy {
     /// Reads and validates `path`. `expected` words the [`Error::Dtype`] raised when the file
     /// holds an element type metron cannot read at all.
     pub(crate) fn read(path: &Path, expected: &'static str) -> Result<RawNpy> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        Self::parse(path, bytes, expected)
+        use std::io::Read;
+        let io = |e| Error::io(path, e);
+        let file = std::fs::File::open(path).map_err(io)?;
+        let file_len = usize::try_from(file.metadata().map_err(io)?.len()).unwrap_or(usize::MAX);
+        let mut file = std::io::BufReader::with_capacity(1 << 20, file);
+        // The fixed prefix first, then exactly the header it announces (or what the file has).
+        let mut head = vec![0u8; file_len.min(12)];
+        file.read_exact(&mut head).map_err(io)?;
+        let header_end = match head.get(6) {
+            Some(1) if head.len() >= 10 => 10 + usize::from(u16::from_le_bytes([head[8], head[9]])),
+            Some(2 | 3) if head.len() >= 12 => {
+                12 + usize::try_from(u32::from_le_bytes([head[8], head[9], head[10], head[11]]))
+                    .unwrap_or(usize::MAX - 12)
+            }
+            _ => head.len(),
+        };
+        let header_end = header_end.min(file_len);
+        if header_end > head.len() {
+            let mut rest = vec![0u8; header_end - head.len()];
+            file.read_exact(&mut rest).map_err(io)?;
+            head.extend_from_slice(&rest);
+        } else {
+            // A v1 header is 10 bytes of prefix: put the 2 extra bytes read back in front.
+            head.truncate(header_end);
+            use std::io::Seek;
+            file.seek(std::io::SeekFrom::Start(header_end as u64))
+                .map_err(io)?;
+        }
+        Self::parse(path, &head, file_len, file, expected)
     }
 
-    fn parse(path: &Path, bytes: Vec<u8>, expected: &'static str) -> Result<RawNpy> {
+    fn parse(
+        path: &Path,
+        bytes: &[u8],
+        file_len: usize,
+        file: std::io::BufReader<std::fs::File>,
+        expected: &'static str,
+    ) -> Result<RawNpy> {
         let fmt = |what: String| Error::format(path, what);
         if bytes.len() < 10 || &bytes[..6] != MAGIC {
             return Err(fmt("not an .npy file (missing the \\x93NUMPY magic)".into()));
@@ -132,7 +164,7 @@ impl RawNpy {
         let Some(header) = bytes.get(prefix..data_start) else {
             return Err(fmt(format!(
                 "truncated .npy header: it claims {header_len} bytes but only {} follow",
-                bytes.len() - prefix
+                file_len - prefix
             )));
         };
         let header = Header::parse(header).map_err(|why| {
@@ -159,7 +191,7 @@ impl RawNpy {
                     header.shape, header.descr
                 ))
             })?;
-        let found = bytes.len() - data_start;
+        let found = file_len - data_start;
         if found != expected_len {
             let what = if found < expected_len {
                 "truncated data"
@@ -178,71 +210,89 @@ impl RawNpy {
             dtype,
             shape: header.shape,
             fortran_order: header.fortran_order,
-            bytes,
-            data_start,
+            file,
         })
     }
 
-    fn data(&self) -> &[u8] {
-        &self.bytes[self.data_start..]
+    /// Decodes every element with `f`, reading the file in 1 MiB chunks.
+    fn decode<const N: usize, T>(&mut self, f: impl Fn([u8; N]) -> T) -> Result<Vec<T>> {
+        self.try_decode(|b, _| Ok(f(b)))
+    }
+
+    /// [`Self::decode`] with a fallible conversion, given the element's flat index.
+    fn try_decode<const N: usize, T>(
+        &mut self,
+        f: impl Fn([u8; N], usize) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        use std::io::Read;
+        let count: usize = self.shape.iter().product();
+        let mut out = Vec::with_capacity(count);
+        let mut chunk = vec![0u8; (1 << 20) / N * N];
+        while out.len() < count {
+            let take = ((count - out.len()) * N).min(chunk.len());
+            self.file
+                .read_exact(&mut chunk[..take])
+                .map_err(|e| Error::io(&self.path, e))?;
+            let (elems, _) = chunk[..take].as_chunks::<N>();
+            for &c in elems {
+                let i = out.len();
+                out.push(f(c, i)?);
+            }
+        }
+        Ok(out)
     }
 
     /// The data as f32; only for `<f4` files, since narrowing f64 would silently lose
     /// precision the caller asked to keep.
-    pub(crate) fn into_f32(self) -> Result<ArrayD<f32>> {
+    pub(crate) fn into_f32(mut self) -> Result<ArrayD<f32>> {
         let values = match self.dtype {
-            NpyDtype::F4 => convert(self.data(), f32::from_le_bytes),
+            NpyDtype::F4 => self.decode(f32::from_le_bytes)?,
             _ => return Err(self.dtype_error(EXPECT_FLOAT)),
         };
         self.into_array(values)
     }
 
     /// The data as f64; integers are converted, which is exact up to 2^53.
-    pub(crate) fn into_f64(self) -> Result<ArrayD<f64>> {
-        let d = self.data();
+    pub(crate) fn into_f64(mut self) -> Result<ArrayD<f64>> {
         let values = match self.dtype {
-            NpyDtype::F4 => convert(d, |b| f64::from(f32::from_le_bytes(b))),
-            NpyDtype::F8 => convert(d, f64::from_le_bytes),
-            NpyDtype::I1 => convert(d, |b| f64::from(i8::from_le_bytes(b))),
-            NpyDtype::I2 => convert(d, |b| f64::from(i16::from_le_bytes(b))),
-            NpyDtype::I4 => convert(d, |b| f64::from(i32::from_le_bytes(b))),
-            NpyDtype::I8 => convert(d, |b| i64::from_le_bytes(b) as f64),
-            NpyDtype::U1 => convert(d, |b| f64::from(u8::from_le_bytes(b))),
-            NpyDtype::U2 => convert(d, |b| f64::from(u16::from_le_bytes(b))),
-            NpyDtype::U4 => convert(d, |b| f64::from(u32::from_le_bytes(b))),
-            NpyDtype::U8 => convert(d, |b| u64::from_le_bytes(b) as f64),
+            NpyDtype::F4 => self.decode(|b| f64::from(f32::from_le_bytes(b)))?,
+            NpyDtype::F8 => self.decode(f64::from_le_bytes)?,
+            NpyDtype::I1 => self.decode(|b| f64::from(i8::from_le_bytes(b)))?,
+            NpyDtype::I2 => self.decode(|b| f64::from(i16::from_le_bytes(b)))?,
+            NpyDtype::I4 => self.decode(|b| f64::from(i32::from_le_bytes(b)))?,
+            NpyDtype::I8 => self.decode(|b| i64::from_le_bytes(b) as f64)?,
+            NpyDtype::U1 => self.decode(|b| f64::from(u8::from_le_bytes(b)))?,
+            NpyDtype::U2 => self.decode(|b| f64::from(u16::from_le_bytes(b)))?,
+            NpyDtype::U4 => self.decode(|b| f64::from(u32::from_le_bytes(b)))?,
+            NpyDtype::U8 => self.decode(|b| u64::from_le_bytes(b) as f64)?,
         };
         self.into_array(values)
     }
 
     /// The data as i64; floats are refused rather than truncated, and u64 values beyond
     /// `i64::MAX` are a [`Error::Format`].
-    pub(crate) fn into_i64(self) -> Result<ArrayD<i64>> {
-        let d = self.data();
+    pub(crate) fn into_i64(mut self) -> Result<ArrayD<i64>> {
         let values = match self.dtype {
-            NpyDtype::I1 => convert(d, |b| i64::from(i8::from_le_bytes(b))),
-            NpyDtype::I2 => convert(d, |b| i64::from(i16::from_le_bytes(b))),
-            NpyDtype::I4 => convert(d, |b| i64::from(i32::from_le_bytes(b))),
-            NpyDtype::I8 => convert(d, i64::from_le_bytes),
-            NpyDtype::U1 => convert(d, |b| i64::from(u8::from_le_bytes(b))),
-            NpyDtype::U2 => convert(d, |b| i64::from(u16::from_le_bytes(b))),
-            NpyDtype::U4 => convert(d, |b| i64::from(u32::from_le_bytes(b))),
+            NpyDtype::I1 => self.decode(|b| i64::from(i8::from_le_bytes(b)))?,
+            NpyDtype::I2 => self.decode(|b| i64::from(i16::from_le_bytes(b)))?,
+            NpyDtype::I4 => self.decode(|b| i64::from(i32::from_le_bytes(b)))?,
+            NpyDtype::I8 => self.decode(i64::from_le_bytes)?,
+            NpyDtype::U1 => self.decode(|b| i64::from(u8::from_le_bytes(b)))?,
+            NpyDtype::U2 => self.decode(|b| i64::from(u16::from_le_bytes(b)))?,
+            NpyDtype::U4 => self.decode(|b| i64::from(u32::from_le_bytes(b)))?,
             NpyDtype::U8 => {
-                let (chunks, _) = d.as_chunks::<8>();
-                let mut out = Vec::with_capacity(chunks.len());
-                for (i, &c) in chunks.iter().enumerate() {
-                    let v = u64::from_le_bytes(c);
-                    let Ok(v) = i64::try_from(v) else {
-                        return Err(Error::format(
-                            &self.path,
+                let path = self.path.clone();
+                self.try_decode(|b, i| {
+                    let v = u64::from_le_bytes(b);
+                    i64::try_from(v).map_err(|_| {
+                        Error::format(
+                            &path,
                             format!(
                                 "value {v} at flat index {i} does not fit in a signed 64-bit integer"
                             ),
-                        ));
-                    };
-                    out.push(v);
-                }
-                out
+                        )
+                    })
+                })?
             }
             NpyDtype::F4 | NpyDtype::F8 => return Err(self.dtype_error(EXPECT_INT)),
         };
@@ -268,13 +318,6 @@ impl RawNpy {
         };
         built.map_err(|e| Error::format(&self.path, format!("inconsistent shape: {e}")))
     }
-}
-
-/// Decodes fixed-size little-endian elements; `as_chunks` keeps this free of slicing that could
-/// panic.
-fn convert<const N: usize, T>(data: &[u8], f: impl Fn([u8; N]) -> T) -> Vec<T> {
-    let (chunks, _) = data.as_chunks::<N>();
-    chunks.iter().map(|&c| f(c)).collect()
 }
 
 /// A header excerpt short enough to quote in an error message.

@@ -23,6 +23,17 @@ fn p(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
+/// Runs metron, asserts success and parses stdout as JSON.
+fn json_ok(args: &[&str]) -> Value {
+    let out = metron(args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// Asserts a clean failure: exit code 2, one line on stderr that contains `needle`, no panic.
 fn fails_with(out: &Output, needle: &str) {
     let err = String::from_utf8_lossy(&out.stderr);
@@ -40,7 +51,7 @@ fn json_matches_the_metrics_oracle() {
         let set = rec["set"].as_str().unwrap();
         let emb = oracle(&format!("inputs/{set}_emb.npy"));
         let labels = oracle(&format!("inputs/{set}_labels.npy"));
-        let out = metron(&[
+        let got = json_ok(&[
             "eval",
             "--embeddings",
             p(&emb),
@@ -52,12 +63,6 @@ fn json_matches_the_metrics_oracle() {
             "1,2,4,8",
             "--json",
         ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let got: Value = serde_json::from_slice(&out.stdout).unwrap();
         let keys: Vec<&str> = got
             .as_object()
             .unwrap()
@@ -151,7 +156,7 @@ fn query_gallery_mode_finds_the_identical_item() {
     // Gallery = queries, no exclusion: every query's nearest item is itself.
     let emb = oracle("inputs/s64_raw_emb.npy");
     let labels = oracle("inputs/s64_raw_labels.npy");
-    let out = metron(&[
+    let got = json_ok(&[
         "eval",
         "--embeddings",
         p(&emb),
@@ -166,12 +171,6 @@ fn query_gallery_mode_finds_the_identical_item() {
         "--json",
         "--no-clustering",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(got["recall_at_1"].as_f64(), Some(1.0));
     assert!(got.get("nmi").is_none());
 }
@@ -204,7 +203,7 @@ fn synth_then_eval_round_trip_is_deterministic() {
     }
     let read = |d: &Path| std::fs::read(d.join("embeddings.npy")).unwrap();
     assert_eq!(read(&a), read(&b));
-    let out = metron(&[
+    let got = json_ok(&[
         "eval",
         "--embeddings",
         p(&a.join("embeddings.npy")),
@@ -213,7 +212,6 @@ fn synth_then_eval_round_trip_is_deterministic() {
         "--json",
         "--map",
     ]);
-    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
     // Noise of norm 0.05 around centres ~1.4 apart: classes are perfectly separable.
     for key in ["recall_at_1", "map_at_r", "map", "nmi"] {
         assert_eq!(got[key].as_f64(), Some(1.0), "{key}: {got}");

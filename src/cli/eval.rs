@@ -3,10 +3,15 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use metron_core::{DeviceSpec, Embeddings};
-use metron_metrics::{Compute, RetrievalConfig, RetrievalReport, Similarity, evaluate_retrieval};
+use metron_core::Embeddings;
+use metron_core::io::NpyElement;
+use metron_metrics::{Real, RetrievalConfig, RetrievalReport, evaluate_retrieval};
+use ndarray::ArrayView2;
 
 use super::CliError;
+use super::common::{
+    WithPrecision, in_common_precision, parse_compute, parse_similarity, read_finite,
+};
 use super::progress::Bar;
 
 #[derive(Debug, Clone, Args)]
@@ -52,7 +57,7 @@ pub struct EvalArgs {
 }
 
 fn read_set(emb_path: &Path, labels_path: &Path) -> Result<(Embeddings, Vec<i64>), CliError> {
-    let emb = metron_core::read_embeddings(emb_path)?;
+    let emb = read_finite(emb_path)?;
     let labels = metron_core::read_labels(labels_path)?;
     if labels.len() != emb.nrows() {
         return Err(CliError::Usage(format!(
@@ -69,22 +74,32 @@ fn read_set(emb_path: &Path, labels_path: &Path) -> Result<(Embeddings, Vec<i64>
             emb_path.display()
         )));
     }
-    emb.check_finite(&emb_path.display().to_string())?;
     Ok((emb, labels))
+}
+
+struct Evaluation<'a> {
+    query_labels: &'a [i64],
+    gallery_labels: Option<&'a [i64]>,
+    config: &'a RetrievalConfig,
+    bar: &'a Bar,
+}
+
+impl WithPrecision for Evaluation<'_> {
+    type Output = metron_metrics::Result<RetrievalReport>;
+    fn run<T: Real + NpyElement>(
+        self,
+        query: ArrayView2<'_, T>,
+        gallery: Option<ArrayView2<'_, T>>,
+    ) -> Self::Output {
+        let gallery = gallery.zip(self.gallery_labels);
+        evaluate_retrieval(query, self.query_labels, gallery, self.config, self.bar)
+    }
 }
 
 /// Runs the evaluation and returns the report.
 pub fn evaluate(args: &EvalArgs) -> Result<RetrievalReport, CliError> {
-    let similarity: Similarity = args
-        .metric
-        .parse()
-        .map_err(|e: metron_metrics::Error| CliError::Usage(format!("--metric: {e}")))?;
-    let spec: DeviceSpec = args.device.parse()?;
-    // The flex device is the same CPU the plain code runs on, only slower: use the plain code.
-    let compute = match spec {
-        DeviceSpec::Flex => Compute::Cpu,
-        other => Compute::Device(other.to_device()?),
-    };
+    let similarity = parse_similarity(&args.metric)?;
+    let compute = parse_compute(&args.device)?;
     let (query, query_labels) = read_set(&args.embeddings, &args.labels)?;
     let gallery = match (&args.gallery, &args.gallery_labels) {
         (Some(g), Some(gl)) => Some(read_set(g, gl)?),
@@ -98,40 +113,23 @@ pub fn evaluate(args: &EvalArgs) -> Result<RetrievalReport, CliError> {
         full_map: args.map,
         ..Default::default()
     };
-    let context = match &args.gallery {
-        Some(g) => format!("{} vs {}", args.embeddings.display(), g.display()),
-        None => args.embeddings.display().to_string(),
-    };
     let bar = Bar::new(query.nrows(), "kNN", args.quiet || args.json);
-    let wrap = |source| CliError::Metrics {
-        context: context.clone(),
-        source,
+    let work = Evaluation {
+        query_labels: &query_labels,
+        gallery_labels: gallery.as_ref().map(|g| g.1.as_slice()),
+        config: &config,
+        bar: &bar,
     };
-    // Both sets are compared in one precision: f64 if either is f64, so f64 data keeps its
-    // exact ties.
-    let report = match (&query, gallery.as_ref().map(|g| &g.0)) {
-        (Embeddings::F32(q), None) => {
-            evaluate_retrieval(q.view(), &query_labels, None, &config, &bar).map_err(wrap)?
-        }
-        (Embeddings::F32(q), Some(Embeddings::F32(g))) => {
-            let gl = &gallery.as_ref().expect("gallery present").1;
-            evaluate_retrieval(q.view(), &query_labels, Some((g.view(), gl)), &config, &bar)
-                .map_err(wrap)?
-        }
-        (q, g) => {
-            let q = q.to_f64();
-            match g {
-                None => evaluate_retrieval(q.view(), &query_labels, None, &config, &bar)
-                    .map_err(wrap)?,
-                Some(g) => {
-                    let g = g.to_f64();
-                    let gl = &gallery.as_ref().expect("gallery present").1;
-                    evaluate_retrieval(q.view(), &query_labels, Some((g.view(), gl)), &config, &bar)
-                        .map_err(wrap)?
-                }
+    let report =
+        in_common_precision(&query, gallery.as_ref().map(|g| &g.0), work).map_err(|source| {
+            CliError::Metrics {
+                context: match &args.gallery {
+                    Some(g) => format!("{} vs {}", args.embeddings.display(), g.display()),
+                    None => args.embeddings.display().to_string(),
+                },
+                source,
             }
-        }
-    };
+        })?;
     bar.finish();
     Ok(report)
 }

@@ -1,15 +1,16 @@
 //! `metron knn`: exact k nearest neighbours of an embedding file, written as `.npy`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
-use metron_core::{DeviceSpec, Embeddings};
-use metron_metrics::{
-    Blocking, Compute, KnnOptions, Neighbors, Real, Similarity, knn_with_progress,
-};
+use metron_core::io::NpyElement;
+use metron_metrics::{Blocking, KnnOptions, Neighbors, Real, knn_with_progress};
 use ndarray::{Array2, ArrayView2};
 
 use super::CliError;
+use super::common::{
+    WithPrecision, in_common_precision, parse_compute, parse_similarity, read_finite,
+};
 use super::progress::Bar;
 
 #[derive(Debug, Clone, Args)]
@@ -45,72 +46,61 @@ pub struct KnnArgs {
     pub quiet: bool,
 }
 
-fn search<T: Real + metron_core::io::NpyElement>(
-    q: ArrayView2<'_, T>,
-    g: Option<ArrayView2<'_, T>>,
-    args: &KnnArgs,
-    options: &KnnOptions,
-) -> Result<(Neighbors<T>, usize), CliError> {
-    let bar = Bar::new(q.nrows(), "kNN", args.quiet);
-    let nn =
-        knn_with_progress(q, g, args.k, options, &bar).map_err(|source| CliError::Metrics {
-            context: args.embeddings.display().to_string(),
-            source,
+struct Search<'a> {
+    args: &'a KnnArgs,
+    options: KnnOptions,
+}
+
+impl WithPrecision for Search<'_> {
+    type Output = Result<usize, CliError>;
+    fn run<T: Real + NpyElement>(
+        self,
+        q: ArrayView2<'_, T>,
+        g: Option<ArrayView2<'_, T>>,
+    ) -> Self::Output {
+        let args = self.args;
+        let bar = Bar::new(q.nrows(), "kNN", args.quiet);
+        let nn = knn_with_progress(q, g, args.k, &self.options, &bar).map_err(|source| {
+            CliError::Metrics {
+                context: args.embeddings.display().to_string(),
+                source,
+            }
         })?;
-    bar.finish();
-    if let Some(out) = &args.out {
-        std::fs::create_dir_all(out).map_err(|source| CliError::Write {
-            path: out.clone(),
-            source,
-        })?;
-        let nq = nn.num_queries();
-        let idx = Array2::from_shape_fn((nq, nn.k), |(i, j)| nn.indices[i * nn.k + j] as i64);
-        let val = Array2::from_shape_vec((nq, nn.k), nn.values.clone())
-            .map_err(|e| CliError::Usage(e.to_string()))?;
-        metron_core::io::write_npy(out.join("indices.npy"), &idx.view())?;
-        metron_core::io::write_npy(out.join("values.npy"), &val.view())?;
+        bar.finish();
+        if let Some(out) = &args.out {
+            write_neighbors(out, &nn)?;
+        }
+        Ok(nn.num_queries())
     }
-    Ok((nn, q.nrows()))
+}
+
+fn write_neighbors<T: Real + NpyElement>(out: &Path, nn: &Neighbors<T>) -> Result<(), CliError> {
+    std::fs::create_dir_all(out).map_err(|source| CliError::Write {
+        path: out.to_path_buf(),
+        source,
+    })?;
+    let shape = (nn.num_queries(), nn.k);
+    let idx = Array2::from_shape_fn(shape, |(i, j)| nn.indices[i * nn.k + j] as i64);
+    let val =
+        ArrayView2::from_shape(shape, &nn.values).map_err(|e| CliError::Usage(e.to_string()))?;
+    metron_core::io::write_npy(out.join("indices.npy"), &idx.view())?;
+    metron_core::io::write_npy(out.join("values.npy"), &val)?;
+    Ok(())
 }
 
 /// Runs the search; returns a one-line summary.
 pub fn run(args: &KnnArgs) -> Result<String, CliError> {
-    let similarity: Similarity = args
-        .metric
-        .parse()
-        .map_err(|e: metron_metrics::Error| CliError::Usage(format!("--metric: {e}")))?;
-    let compute = match args.device.parse::<DeviceSpec>()? {
-        DeviceSpec::Flex => Compute::Cpu,
-        other => Compute::Device(other.to_device()?),
-    };
+    let similarity = parse_similarity(&args.metric)?;
     let options = KnnOptions::new(similarity)
-        .with_compute(compute)
+        .with_compute(parse_compute(&args.device)?)
         .with_blocking(Blocking {
             block_queries: args.block_queries,
             block_gallery: args.block_gallery,
         });
-    let query = metron_core::read_embeddings(&args.embeddings)?;
-    query.check_finite(&args.embeddings.display().to_string())?;
-    let gallery = match &args.gallery {
-        Some(g) => {
-            let e = metron_core::read_embeddings(g)?;
-            e.check_finite(&g.display().to_string())?;
-            Some(e)
-        }
-        None => None,
-    };
+    let query = read_finite(&args.embeddings)?;
+    let gallery = args.gallery.as_deref().map(read_finite).transpose()?;
     let start = std::time::Instant::now();
-    let nq = match (&query, &gallery) {
-        (Embeddings::F32(q), None) => search(q.view(), None, args, &options)?.1,
-        (Embeddings::F32(q), Some(Embeddings::F32(g))) => {
-            search(q.view(), Some(g.view()), args, &options)?.1
-        }
-        (q, g) => {
-            let q = q.to_f64();
-            let g = g.as_ref().map(|g| g.to_f64());
-            search(q.view(), g.as_ref().map(|g| g.view()), args, &options)?.1
-        }
-    };
+    let nq = in_common_precision(&query, gallery.as_ref(), Search { args, options })?;
     let secs = start.elapsed().as_secs_f64();
     Ok(format!(
         "{nq} queries, top {} by {similarity}: {secs:.2} s ({:.0} queries/s){}",

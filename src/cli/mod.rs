@@ -2,6 +2,7 @@
 //! the library so that it is tested like any other code. `src/bin/metron.rs` only parses
 //! arguments and turns errors into exit codes.
 
+mod common;
 pub mod eval;
 pub mod knn;
 pub mod progress;

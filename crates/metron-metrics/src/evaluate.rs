@@ -116,8 +116,7 @@ pub fn evaluate_retrieval<T: Real>(
     let engine = ScoreEngine::new(query, gallery_view, config.similarity, same_set)?;
     let available = engine.num_gallery() - usize::from(same_set);
     let max_k = config.ks.iter().copied().max().unwrap_or(1);
-    if let Some(&k) = config.ks.iter().find(|&&k| k == 0) {
-        let _ = k;
+    if config.ks.contains(&0) {
         return Err(Error::KZero);
     }
     if max_k > available {

@@ -41,7 +41,6 @@ impl<T: Real> TileVisitor<T> for PositiveScore<'_, T> {
 
 struct BetterCount<'p, T> {
     rows: Range<usize>,
-    positives: &'p [usize],
     ignored: &'p [Vec<usize>],
     positive_scores: &'p [T],
     better: Vec<usize>,
@@ -58,9 +57,8 @@ impl<T: Real> TileVisitor<T> for BetterCount<'_, T> {
             let count = row.iter().filter(|&&v| v > sp).count();
             self.better[li] += count;
             if let Some(ign) = self.ignored.get(i) {
-                let p = self.positives[i];
                 for &j in ign {
-                    if j != p && cols.contains(&j) && row[j - cols.start] > sp {
+                    if cols.contains(&j) && row[j - cols.start] > sp {
                         self.better_ignored[li] += 1;
                     }
                 }
@@ -102,17 +100,27 @@ pub fn positive_ranks<T: Real>(
             rows: nq,
         });
     }
-    let out_of_range = positives
+    if let Some(j) = positives
         .iter()
-        .copied()
-        .chain(ignored.iter().flatten().copied())
-        .enumerate()
-        .find(|&(_, j)| j >= ng);
-    if let Some((_, j)) = out_of_range {
+        .chain(ignored.iter().flatten())
+        .find(|&&j| j >= ng)
+    {
         return Err(Error::InvalidArgument(format!(
             "gallery index {j} is out of range: the gallery has {ng} rows"
         )));
     }
+    // Each ignored item is subtracted once, and never the positive itself.
+    let ignored: Vec<Vec<usize>> = ignored
+        .iter()
+        .zip(positives)
+        .map(|(list, &p)| {
+            let mut list: Vec<usize> = list.iter().copied().filter(|&j| j != p).collect();
+            list.sort_unstable();
+            list.dedup();
+            list
+        })
+        .collect();
+    let ignored = ignored.as_slice();
     let first = engine.scan(compute, blocking, &crate::scan::NoProgress, |rows| {
         let n = rows.len();
         PositiveScore {
@@ -126,7 +134,6 @@ pub fn positive_ranks<T: Real>(
         let n = rows.len();
         BetterCount {
             rows,
-            positives,
             ignored,
             positive_scores: &positive_scores,
             better: vec![0; n],

@@ -310,3 +310,24 @@ fn kmeans_recovers_separated_blobs_and_is_deterministic() {
         Err(Error::InvalidArgument(_))
     ));
 }
+
+#[test]
+fn crossview_ties_count_for_the_query_and_semi_positives_only_affect_hit_rate() {
+    use metron_metrics::{cvusa_recall, vigor_recall};
+    // Ground i matches satellite i. Satellite 2 duplicates satellite 0, so ground 0 ties with
+    // it (not counted). Ground 1 is closer to satellite 0 than to its own satellite.
+    let sat = ndarray::array![[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [-1.0, 0.0]];
+    let grd = ndarray::array![[1.0, 0.0], [0.8, 0.6], [0.0, -1.0], [-1.0, 0.0]];
+    let r = cvusa_recall(sat.view(), grd.view(), &[1, 2], &Compute::Cpu).unwrap();
+    // Ranks: ground 0 -> 0 (tie with the duplicate), ground 1 -> 2 (sat 0 and 2 at 0.8 beat
+    // 0.6), ground 2 -> sat 2 scores 0; sat 3 scores 0 too, sat 1 -1: rank 0; ground 3 -> 0.
+    assert_eq!(r.recall_at, vec![(1, 0.75), (2, 0.75)]);
+    assert_eq!(r.top1_percent_k, 1);
+
+    // VIGOR: ground 1's positive is satellite 1; satellites 0 and 2 are semi-positives.
+    let labels = ndarray::array![[0i64, 3, 3, 3], [1, 0, 2, 2], [2, 3, 3, 3], [3, 0, 0, 0]];
+    let v = vigor_recall(grd.view(), sat.view(), labels.view(), &[1], &Compute::Cpu).unwrap();
+    assert_eq!(v.recall_at, vec![(1, 0.75)]);
+    // With its semi-positives removed nothing beats ground 1's positive: a hit.
+    assert_eq!(v.hit_rate, Some(1.0));
+}

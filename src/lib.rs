@@ -4,6 +4,7 @@
 //! `metron-*` crates instead to compile less.
 
 pub use metron_core as core;
+pub use metron_losses as losses;
 pub use metron_metrics as metrics;
 
 pub mod cli;

@@ -65,7 +65,11 @@ pub(crate) fn float_mask<const D: usize>(
     let data: Vec<f32> = (0..rows * cols)
         .map(|k| if f(k / cols, k % cols) { 1.0 } else { 0.0 })
         .collect();
-    let mask = Tensor::<2>::from_data(TensorData::new(data, [rows, cols]), &like.device());
+    upload_mask(data, [rows, cols], like)
+}
+
+fn upload_mask<const D: usize>(data: Vec<f32>, shape: [usize; 2], like: &Tensor<D>) -> Tensor<2> {
+    let mask = Tensor::<2>::from_data(TensorData::new(data, shape), &like.device());
     match like.dtype() {
         DType::F32 => mask,
         other => mask.cast(FloatDType::from(other)),
@@ -95,16 +99,25 @@ pub(crate) struct LabelPairs {
 impl LabelPairs {
     pub(crate) fn new<const D: usize>(labels: &[i64], like: &Tensor<D>) -> Self {
         let n = labels.len();
-        let pos = |i: usize, j: usize| i != j && labels[i] == labels[j];
-        let neg = |i: usize, j: usize| labels[i] != labels[j];
-        let count = |f: &dyn Fn(usize, usize) -> bool| {
-            (0..n).map(|i| (0..n).filter(|&j| f(i, j)).count()).sum()
-        };
+        let mut positive = vec![0.0f32; n * n];
+        let mut negative = vec![0.0f32; n * n];
+        let (mut num_positive, mut num_negative) = (0, 0);
+        for (i, &li) in labels.iter().enumerate() {
+            for (j, &lj) in labels.iter().enumerate() {
+                if li != lj {
+                    negative[i * n + j] = 1.0;
+                    num_negative += 1;
+                } else if i != j {
+                    positive[i * n + j] = 1.0;
+                    num_positive += 1;
+                }
+            }
+        }
         LabelPairs {
-            positive: float_mask(n, n, like, pos),
-            negative: float_mask(n, n, like, neg),
-            num_positive: count(&pos),
-            num_negative: count(&neg),
+            positive: upload_mask(positive, [n, n], like),
+            negative: upload_mask(negative, [n, n], like),
+            num_positive,
+            num_negative,
         }
     }
 }

@@ -25,19 +25,30 @@ fn scalar(t: Tensor<1>) -> f64 {
 }
 
 /// Autodiff gradient of `f` at `x0` against central differences (h = 1e-6), in f64.
-fn fd_check<const D: usize>(what: &str, x0: &[f64], shape: [usize; D], f: impl Fn(Tensor<D>) -> Tensor<1>) {
+fn fd_check<const D: usize>(
+    what: &str,
+    x0: &[f64],
+    shape: [usize; D],
+    f: impl Fn(Tensor<D>) -> Tensor<1>,
+) {
     let device = device();
     let x = t64(x0, shape, &device).require_grad();
     let loss = f(x.clone());
     let grads = loss.backward();
-    let g: Vec<f64> = x.grad(&grads).unwrap().into_data().try_into_vec_as::<f64>().unwrap();
+    let g: Vec<f64> = x
+        .grad(&grads)
+        .unwrap()
+        .into_data()
+        .try_into_vec_as::<f64>()
+        .unwrap();
     let h = 1e-6;
     for k in 0..x0.len() {
         let mut plus = x0.to_vec();
         let mut minus = x0.to_vec();
         plus[k] += h;
         minus[k] -= h;
-        let fd = (scalar(f(t64(&plus, shape, &device))) - scalar(f(t64(&minus, shape, &device)))) / (2.0 * h);
+        let fd = (scalar(f(t64(&plus, shape, &device))) - scalar(f(t64(&minus, shape, &device))))
+            / (2.0 * h);
         assert!(
             (g[k] - fd).abs() <= 1e-7 + 1e-5 * fd.abs(),
             "{what}: d/dx[{k}] autodiff {} vs finite difference {fd}",
@@ -52,24 +63,53 @@ const LABELS: [i64; 12] = [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3];
 fn finite_difference_gradients_of_pair_and_triplet_losses() {
     let x = random(12, 5, 1);
     let sh = [12, 5];
-    for selection in [TripletSelection::All, TripletSelection::BatchHard, TripletSelection::SemiHard] {
-        for distance in [Distance::Euclidean { normalize: true }, Distance::Euclidean { normalize: false }, Distance::Cosine] {
-            let loss = TripletMarginLoss::new(0.3).with_distance(distance).with_selection(selection);
-            fd_check(&format!("triplet {selection:?} {distance:?}"), &x, sh, |t| loss.forward(t, &LABELS).unwrap());
+    for selection in [
+        TripletSelection::All,
+        TripletSelection::BatchHard,
+        TripletSelection::SemiHard,
+    ] {
+        for distance in [
+            Distance::Euclidean { normalize: true },
+            Distance::Euclidean { normalize: false },
+            Distance::Cosine,
+        ] {
+            let loss = TripletMarginLoss::new(0.3)
+                .with_distance(distance)
+                .with_selection(selection);
+            fd_check(
+                &format!("triplet {selection:?} {distance:?}"),
+                &x,
+                sh,
+                |t| loss.forward(t, &LABELS).unwrap(),
+            );
         }
     }
     let mut cos = ContrastiveLoss::new(0.9, 0.2);
     cos.distance = Distance::Cosine;
-    fd_check("contrastive cosine", &x, sh, |t| cos.forward(t, &LABELS).unwrap());
-    fd_check("contrastive", &x, sh, |t| ContrastiveLoss::new(0.1, 0.8).forward(t, &LABELS).unwrap());
-    fd_check("ntxent", &x, sh, |t| NtXentLoss::new(0.2).forward(t, &LABELS).unwrap());
-    fd_check("multisim", &x, sh, |t| MultiSimilarityLoss::default().forward(t, &LABELS).unwrap());
-    fd_check("cgd batch hard", &x, sh, |t| CgdBatchHardTripletLoss::default().forward(t, &LABELS).unwrap());
+    fd_check("contrastive cosine", &x, sh, |t| {
+        cos.forward(t, &LABELS).unwrap()
+    });
+    fd_check("contrastive", &x, sh, |t| {
+        ContrastiveLoss::new(0.1, 0.8).forward(t, &LABELS).unwrap()
+    });
+    fd_check("ntxent", &x, sh, |t| {
+        NtXentLoss::new(0.2).forward(t, &LABELS).unwrap()
+    });
+    fd_check("multisim", &x, sh, |t| {
+        MultiSimilarityLoss::default().forward(t, &LABELS).unwrap()
+    });
+    fd_check("cgd batch hard", &x, sh, |t| {
+        CgdBatchHardTripletLoss::default()
+            .forward(t, &LABELS)
+            .unwrap()
+    });
     for include in [true, false] {
         let mut l = SmoothApLoss::new(3);
         l.temperature = 0.1;
         l.include_query = include;
-        fd_check(&format!("smooth-ap include_query={include}"), &x, sh, |t| l.forward(t, &LABELS).unwrap());
+        fd_check(&format!("smooth-ap include_query={include}"), &x, sh, |t| {
+            l.forward(t, &LABELS).unwrap()
+        });
     }
 }
 
@@ -83,19 +123,38 @@ fn finite_difference_gradients_of_classifier_and_cross_view_losses() {
     let mut arc = cfg.arcface(28.6, 16.0, &device);
     arc.weight = Param::from_tensor(t64(&w, [5, 4], &device));
     fd_check("arcface", &x, sh, |t| arc.forward(t, &LABELS).unwrap());
-    let mut proxies = ProxyAnchorLoss::from_proxies(t64(&random(4, 5, 4), [4, 5], &device), 0.1, 32.0);
-    fd_check("proxy anchor", &x, sh, |t| proxies.forward(t, &LABELS).unwrap());
+    let mut proxies =
+        ProxyAnchorLoss::from_proxies(t64(&random(4, 5, 4), [4, 5], &device), 0.1, 32.0);
+    fd_check("proxy anchor", &x, sh, |t| {
+        proxies.forward(t, &LABELS).unwrap()
+    });
     proxies.alpha = 8.0;
-    fd_check("proxy anchor alpha 8", &x, sh, |t| proxies.forward(t, &LABELS).unwrap());
+    fd_check("proxy anchor alpha 8", &x, sh, |t| {
+        proxies.forward(t, &LABELS).unwrap()
+    });
     let sat = random(6, 5, 5);
     let grd = random(6, 5, 6);
     let grd_t = t64(&grd, [6, 5], &device);
-    fd_check("soft-margin triplet", &sat, [6, 5], |t| SoftMarginTripletLoss::default().forward(t, grd_t.clone()).unwrap());
-    fd_check("cross-view infonce", &sat, [6, 5], |t| CrossViewInfoNce { temperature: 0.5 }.forward(t, grd_t.clone()).unwrap());
-    fd_check("semi soft tri hard", &sat, [6, 5], |t| SemiSoftTriHardLoss::default().forward(t, grd_t.clone()).unwrap());
+    fd_check("soft-margin triplet", &sat, [6, 5], |t| {
+        SoftMarginTripletLoss::default()
+            .forward(t, grd_t.clone())
+            .unwrap()
+    });
+    fd_check("cross-view infonce", &sat, [6, 5], |t| {
+        CrossViewInfoNce { temperature: 0.5 }
+            .forward(t, grd_t.clone())
+            .unwrap()
+    });
+    fd_check("semi soft tri hard", &sat, [6, 5], |t| {
+        SemiSoftTriHardLoss::default()
+            .forward(t, grd_t.clone())
+            .unwrap()
+    });
     let logits = random(6, 3 * 4, 7);
     let meta: Vec<i64> = (0..18).map(|k| (k * 7 % 4) as i64).collect();
-    fd_check("meta-class ce", &logits, [6, 3, 4], |t| MetaClassCrossEntropy.forward(t, &meta).unwrap());
+    fd_check("meta-class ce", &logits, [6, 3, 4], |t| {
+        MetaClassCrossEntropy.forward(t, &meta).unwrap()
+    });
 }
 
 /// Smooth-AP straight from the definition, with plain loops.
@@ -108,7 +167,11 @@ fn naive_smooth_ap(x: &[f64], n: usize, d: usize, g: usize, tau: f64, include: b
         let mut ap = 0.0;
         for k in (0..n).filter(|&k| class(k) && (include || k != i)) {
             let counted = |j: usize| j != k && (include || j != i);
-            let r_all = 1.0 + (0..n).filter(|&j| counted(j)).map(|j| sig(s(i, j) - s(i, k))).sum::<f64>();
+            let r_all = 1.0
+                + (0..n)
+                    .filter(|&j| counted(j))
+                    .map(|j| sig(s(i, j) - s(i, k)))
+                    .sum::<f64>();
             let r_pos = 1.0
                 + (0..n)
                     .filter(|&j| counted(j) && class(j))
@@ -131,7 +194,10 @@ fn smooth_ap_matches_a_naive_implementation_both_ways() {
         l.temperature = 0.05;
         let got = scalar(l.forward(t64(&x, [12, 4], &device), &LABELS).unwrap());
         let want = naive_smooth_ap(&x, 12, 4, 3, 0.05, include);
-        assert!((got - want).abs() < 1e-12, "include={include}: {got} vs {want}");
+        assert!(
+            (got - want).abs() < 1e-12,
+            "include={include}: {got} vs {want}"
+        );
     }
 }
 
@@ -147,20 +213,34 @@ fn semi_hard_triplet_value_from_the_definition() {
             .forward(t64(&x, [12, 3], &device), &LABELS)
             .unwrap(),
     );
-    let dist = |i: usize, j: usize| (0..3).map(|k| (x[i * 3 + k] - x[j * 3 + k]).powi(2)).sum::<f64>().sqrt();
+    let dist = |i: usize, j: usize| {
+        (0..3)
+            .map(|k| (x[i * 3 + k] - x[j * 3 + k]).powi(2))
+            .sum::<f64>()
+            .sqrt()
+    };
     let (mut sum, mut count) = (0.0, 0);
-    for a in 0..12 {
-        for p in (0..12).filter(|&p| p != a && LABELS[p] == LABELS[a]) {
-            let negs: Vec<usize> = (0..12).filter(|&m| LABELS[m] != LABELS[a]).collect();
+    for (a, &la) in LABELS.iter().enumerate() {
+        for p in (0..12).filter(|&p| p != a && LABELS[p] == la) {
+            let negs: Vec<usize> = (0..12).filter(|&m| LABELS[m] != la).collect();
             let beyond = negs.iter().copied().filter(|&m| dist(a, m) > dist(a, p));
             let m = beyond
                 .min_by(|&u, &v| dist(a, u).total_cmp(&dist(a, v)))
-                .unwrap_or_else(|| negs.iter().copied().max_by(|&u, &v| dist(a, u).total_cmp(&dist(a, v))).unwrap());
+                .unwrap_or_else(|| {
+                    negs.iter()
+                        .copied()
+                        .max_by(|&u, &v| dist(a, u).total_cmp(&dist(a, v)))
+                        .unwrap()
+                });
             sum += (dist(a, p) - dist(a, m) + 0.2).max(0.0);
             count += 1;
         }
     }
-    assert!((got - sum / count as f64).abs() < 1e-9, "{got} vs {}", sum / count as f64);
+    assert!(
+        (got - sum / count as f64).abs() < 1e-9,
+        "{got} vs {}",
+        sum / count as f64
+    );
 }
 
 /// The loss is finite and its gradient finite everywhere.
@@ -169,8 +249,16 @@ fn finite_loss_and_grad(what: &str, x: Tensor<2>, f: impl Fn(Tensor<2>) -> Tenso
     let loss = f(x.clone());
     let v = scalar(loss.clone());
     assert!(v.is_finite(), "{what}: loss {v}");
-    let g: Vec<f64> = x.grad(&loss.backward()).unwrap().into_data().try_into_vec_as::<f64>().unwrap();
-    assert!(g.iter().all(|v| v.is_finite()), "{what}: non-finite gradient");
+    let g: Vec<f64> = x
+        .grad(&loss.backward())
+        .unwrap()
+        .into_data()
+        .try_into_vec_as::<f64>()
+        .unwrap();
+    assert!(
+        g.iter().all(|v| v.is_finite()),
+        "{what}: non-finite gradient"
+    );
     v
 }
 
@@ -183,12 +271,40 @@ fn degenerate_batches_give_zero_or_finite_losses_not_crashes() {
     let one = t64(&random(1, 4, 11), [1, 4], &device);
     type Loss = Box<dyn Fn(Tensor<2>, &[i64]) -> Tensor<1>>;
     let losses: Vec<(&str, Loss)> = vec![
-        ("triplet all", Box::new(|t, l| TripletMarginLoss::new(0.1).forward(t, l).unwrap())),
-        ("triplet hard", Box::new(|t, l| TripletMarginLoss::new(0.1).with_selection(TripletSelection::BatchHard).forward(t, l).unwrap())),
-        ("triplet semi", Box::new(|t, l| TripletMarginLoss::new(0.1).with_selection(TripletSelection::SemiHard).forward(t, l).unwrap())),
-        ("contrastive", Box::new(|t, l| ContrastiveLoss::default().forward(t, l).unwrap())),
-        ("ntxent", Box::new(|t, l| NtXentLoss::default().forward(t, l).unwrap())),
-        ("cgd triplet", Box::new(|t, l| CgdBatchHardTripletLoss::default().forward(t, l).unwrap())),
+        (
+            "triplet all",
+            Box::new(|t, l| TripletMarginLoss::new(0.1).forward(t, l).unwrap()),
+        ),
+        (
+            "triplet hard",
+            Box::new(|t, l| {
+                TripletMarginLoss::new(0.1)
+                    .with_selection(TripletSelection::BatchHard)
+                    .forward(t, l)
+                    .unwrap()
+            }),
+        ),
+        (
+            "triplet semi",
+            Box::new(|t, l| {
+                TripletMarginLoss::new(0.1)
+                    .with_selection(TripletSelection::SemiHard)
+                    .forward(t, l)
+                    .unwrap()
+            }),
+        ),
+        (
+            "contrastive",
+            Box::new(|t, l| ContrastiveLoss::default().forward(t, l).unwrap()),
+        ),
+        (
+            "ntxent",
+            Box::new(|t, l| NtXentLoss::default().forward(t, l).unwrap()),
+        ),
+        (
+            "cgd triplet",
+            Box::new(|t, l| CgdBatchHardTripletLoss::default().forward(t, l).unwrap()),
+        ),
     ];
     for (name, f) in &losses {
         // No positive pair: nothing to pull together, loss exactly 0 (contrastive still
@@ -208,19 +324,48 @@ fn degenerate_batches_give_zero_or_finite_losses_not_crashes() {
         finite_loss_and_grad(name, x.clone(), |t| f(t, &one_class));
     }
     let ms = MultiSimilarityLoss::default();
-    finite_loss_and_grad("multisim distinct", x.clone(), |t| ms.forward(t, &all_distinct).unwrap());
-    finite_loss_and_grad("multisim one class", x.clone(), |t| ms.forward(t, &one_class).unwrap());
-    assert_eq!(finite_loss_and_grad("multisim single", one.clone(), |t| ms.forward(t, &[0]).unwrap()), 0.0);
+    finite_loss_and_grad("multisim distinct", x.clone(), |t| {
+        ms.forward(t, &all_distinct).unwrap()
+    });
+    finite_loss_and_grad("multisim one class", x.clone(), |t| {
+        ms.forward(t, &one_class).unwrap()
+    });
+    assert_eq!(
+        finite_loss_and_grad("multisim single", one.clone(), |t| ms
+            .forward(t, &[0])
+            .unwrap()),
+        0.0
+    );
     // Singleton classes: with the query counted, its only positive is itself, ranked
     // against everyone else (the original's semantics), so the loss is not 0 but finite.
     let sap = SmoothApLoss::new(1);
-    finite_loss_and_grad("smooth-ap singletons", x.clone(), |t| sap.forward(t, &all_distinct).unwrap());
+    finite_loss_and_grad("smooth-ap singletons", x.clone(), |t| {
+        sap.forward(t, &all_distinct).unwrap()
+    });
     let pa = ProxyAnchorLoss::from_proxies(t64(&random(6, 4, 12), [6, 4], &device), 0.1, 32.0);
-    finite_loss_and_grad("proxy anchor one class", x.clone(), |t| pa.forward(t, &[2; 6]).unwrap());
+    finite_loss_and_grad("proxy anchor one class", x.clone(), |t| {
+        pa.forward(t, &[2; 6]).unwrap()
+    });
     let sat = t64(&random(1, 4, 13), [1, 4], &device);
-    finite_loss_and_grad("soft margin B=1", one.clone(), |t| SoftMarginTripletLoss::default().forward(t, sat.clone()).unwrap());
-    assert_eq!(finite_loss_and_grad("infonce B=1", one.clone(), |t| CrossViewInfoNce::default().forward(t, sat.clone()).unwrap()), 0.0);
-    assert_eq!(finite_loss_and_grad("semi soft B=1", one.clone(), |t| SemiSoftTriHardLoss::default().forward(t, sat.clone()).unwrap()), 0.0);
+    finite_loss_and_grad("soft margin B=1", one.clone(), |t| {
+        SoftMarginTripletLoss::default()
+            .forward(t, sat.clone())
+            .unwrap()
+    });
+    assert_eq!(
+        finite_loss_and_grad("infonce B=1", one.clone(), |t| CrossViewInfoNce::default()
+            .forward(t, sat.clone())
+            .unwrap()),
+        0.0
+    );
+    assert_eq!(
+        finite_loss_and_grad("semi soft B=1", one.clone(), |t| {
+            SemiSoftTriHardLoss::default()
+                .forward(t, sat.clone())
+                .unwrap()
+        }),
+        0.0
+    );
 }
 
 #[test]
@@ -231,29 +376,67 @@ fn bad_inputs_are_typed_errors() {
     nan[5] = f64::NAN;
     let nan = t64(&nan, [6, 4], &device);
     let labels = [0i64, 0, 1, 1, 2, 2];
-    assert!(matches!(TripletMarginLoss::default().forward(nan.clone(), &labels), Err(LossError::NonFinite { .. })));
-    assert!(matches!(NtXentLoss::default().forward(nan, &labels), Err(LossError::NonFinite { .. })));
+    assert!(matches!(
+        TripletMarginLoss::default().forward(nan.clone(), &labels),
+        Err(LossError::NonFinite { .. })
+    ));
+    assert!(matches!(
+        NtXentLoss::default().forward(nan, &labels),
+        Err(LossError::NonFinite { .. })
+    ));
     assert!(matches!(
         ContrastiveLoss::default().forward(x.clone(), &labels[..5]),
-        Err(LossError::LabelCount { labels: 5, rows: 6, .. })
+        Err(LossError::LabelCount {
+            labels: 5,
+            rows: 6,
+            ..
+        })
     ));
     let empty = Tensor::<2>::zeros([0, 4], (&device, DType::F64));
-    assert!(matches!(MultiSimilarityLoss::default().forward(empty, &[]), Err(LossError::EmptyBatch { .. })));
+    assert!(matches!(
+        MultiSimilarityLoss::default().forward(empty, &[]),
+        Err(LossError::EmptyBatch { .. })
+    ));
     // Smooth-AP: wrong block size, interleaved classes, a class split over two blocks.
     let sap = SmoothApLoss::new(4);
-    assert!(matches!(sap.forward(x.clone(), &labels), Err(LossError::BatchLayout { .. })));
+    assert!(matches!(
+        sap.forward(x.clone(), &labels),
+        Err(LossError::BatchLayout { .. })
+    ));
     let sap = SmoothApLoss::new(2);
-    let err = sap.forward(x.clone(), &[0, 1, 0, 1, 2, 2]).unwrap_err().to_string();
-    assert!(err.contains("class-contiguous") && err.contains("row 1"), "{err}");
-    assert!(matches!(sap.forward(x.clone(), &[0, 0, 1, 1, 0, 0]), Err(LossError::BatchLayout { .. })));
-    assert!(matches!(SmoothApLoss::new(1).excluding_query().forward(x.clone(), &labels), Err(LossError::BatchLayout { .. })));
+    let err = sap
+        .forward(x.clone(), &[0, 1, 0, 1, 2, 2])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("class-contiguous") && err.contains("row 1"),
+        "{err}"
+    );
+    assert!(matches!(
+        sap.forward(x.clone(), &[0, 0, 1, 1, 0, 0]),
+        Err(LossError::BatchLayout { .. })
+    ));
+    assert!(matches!(
+        SmoothApLoss::new(1)
+            .excluding_query()
+            .forward(x.clone(), &labels),
+        Err(LossError::BatchLayout { .. })
+    ));
     // Classifier labels out of range.
     let arc = ClassifierLossConfig::new(3, 4).arcface(28.6, 64.0, &device);
     let w64 = t64(&random(4, 3, 15), [4, 3], &device);
-    let arc = ArcFaceLoss { weight: Param::from_tensor(w64), ..arc };
+    let arc = ArcFaceLoss {
+        weight: Param::from_tensor(w64),
+        ..arc
+    };
     assert!(matches!(
         arc.forward(x.clone(), &[0, 1, 2, 3, 0, 1]),
-        Err(LossError::LabelOutOfRange { label: 3, row: 3, classes: 3, .. })
+        Err(LossError::LabelOutOfRange {
+            label: 3,
+            row: 3,
+            classes: 3,
+            ..
+        })
     ));
     assert!(matches!(
         arc.forward(t64(&random(6, 5, 16), [6, 5], &device), &labels),
@@ -261,17 +444,31 @@ fn bad_inputs_are_typed_errors() {
     ));
     // Cross-view views of different sizes.
     let other = t64(&random(5, 4, 17), [5, 4], &device);
-    assert!(matches!(SoftMarginTripletLoss::default().forward(x.clone(), other), Err(LossError::Shape { .. })));
+    assert!(matches!(
+        SoftMarginTripletLoss::default().forward(x.clone(), other),
+        Err(LossError::Shape { .. })
+    ));
     // Meta-class labels of the wrong count.
     let logits = Tensor::<3>::zeros([2, 3, 4], (&device, DType::F64));
-    assert!(matches!(MetaClassCrossEntropy.forward(logits, &[0; 5]), Err(LossError::LabelCount { .. })));
+    assert!(matches!(
+        MetaClassCrossEntropy.forward(logits, &[0; 5]),
+        Err(LossError::LabelCount { .. })
+    ));
 }
 
 #[test]
 fn seeded_initialisation_is_deterministic() {
     let device = device();
-    let a = ProxyAnchorLossConfig::new(5, 3).init(&device).proxies.val().into_data();
-    let b = ProxyAnchorLossConfig::new(5, 3).init(&device).proxies.val().into_data();
+    let a = ProxyAnchorLossConfig::new(5, 3)
+        .init(&device)
+        .proxies
+        .val()
+        .into_data();
+    let b = ProxyAnchorLossConfig::new(5, 3)
+        .init(&device)
+        .proxies
+        .val()
+        .into_data();
     let mut cfg = ProxyAnchorLossConfig::new(5, 3);
     cfg.seed = 1;
     let c = cfg.init(&device).proxies.val().into_data();

@@ -1,0 +1,26 @@
+//! Global descriptors on Burn: pooling of CNN feature maps (SPoC, MAC, GeM), heads over ViT
+//! tokens (GAP, SAIG's SMD), the CGD multi-descriptor head and AntiMetric's meta-class
+//! ensemble head.
+
+mod cgd_head;
+mod error;
+mod meta_class;
+mod pooling;
+mod tokens;
+
+pub use cgd_head::{CgdDescriptor, CgdHead, CgdHeadConfig, CgdOutput, parse_cgd_config};
+pub use error::{DescriptorError, Result};
+pub use meta_class::{MetaClassEnsembleHead, MetaClassEnsembleHeadConfig, meta_class_codes};
+pub use pooling::{Gem, GemConfig, GemVariant, Mac, Spoc};
+pub use tokens::{Gap, Smd, SmdConfig};
+
+use burn::tensor::Tensor;
+
+/// Rows divided by their L2 norm (clamped at 1e-12, as `torch.nn.functional.normalize`).
+///
+/// # Shapes
+/// - `x`: `[N, D]` -> `[N, D]`
+pub fn l2_normalize(x: Tensor<2>) -> Tensor<2> {
+    let norm = x.clone().square().sum_dim(1).sqrt().clamp_min(1e-12);
+    x / norm
+}

@@ -1,0 +1,74 @@
+//! Heads over token sequences `[B, N, C]` (ViT-style backbones): GAP and SAIG's SMD.
+
+use burn::module::Module;
+use burn::nn::{Gelu, Linear, LinearConfig};
+use burn::tensor::{Device, Tensor};
+
+use crate::l2_normalize;
+
+/// Global average pooling over tokens, L2-normalised (SAIG's GAP head).
+#[derive(Module, Debug, Default)]
+pub struct Gap;
+
+impl Gap {
+    /// # Shapes
+    /// - `tokens`: `[B, N, C]` -> `[B, C]`
+    pub fn forward(&self, tokens: Tensor<3>) -> Tensor<2> {
+        let [b, _, c] = tokens.dims();
+        l2_normalize(tokens.mean_dim(1).reshape([b, c]))
+    }
+}
+
+/// SAIG's spatial-mixing descriptor (`MixerHead_Branch`): mixes along the token axis only,
+/// `Linear(N, 4N) -> GELU -> Linear(4N, N) -> Linear(N, 8)` applied to every channel's token
+/// vector, i.e. 8 learned spatial projections per channel, flattened to `8 C` and
+/// L2-normalised. No residual, no norm.
+#[derive(Module, Debug)]
+pub struct Smd {
+    pub mix1: Linear,
+    pub act: Gelu,
+    pub mix2: Linear,
+    pub project: Linear,
+}
+
+/// Configuration of [`Smd`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SmdConfig {
+    /// Number of tokens N (256 for CVUSA/CVACT; (H/16)(W/16) for VIGOR).
+    pub tokens: usize,
+    /// Output projections per channel (8 in SAIG).
+    pub projections: usize,
+}
+
+impl SmdConfig {
+    pub fn new(tokens: usize) -> Self {
+        SmdConfig {
+            tokens,
+            projections: 8,
+        }
+    }
+
+    pub fn init(&self, device: &Device) -> Smd {
+        let n = self.tokens;
+        Smd {
+            mix1: LinearConfig::new(n, 4 * n).init(device),
+            act: Gelu::new(),
+            mix2: LinearConfig::new(4 * n, n).init(device),
+            project: LinearConfig::new(n, self.projections).init(device),
+        }
+    }
+}
+
+impl Smd {
+    /// # Shapes
+    /// - `tokens`: `[B, N, C]` -> `[B, projections * C]`, rows of unit norm, laid out as
+    ///   projection-major (`[B, projections, C]` flattened), as SAIG's code.
+    pub fn forward(&self, tokens: Tensor<3>) -> Tensor<2> {
+        let [b, _, c] = tokens.dims();
+        let x = tokens.swap_dims(1, 2); // [B, C, N]
+        let x = self.mix2.forward(self.act.forward(self.mix1.forward(x)));
+        let x = self.project.forward(x); // [B, C, 8]
+        let k = x.dims()[2];
+        l2_normalize(x.swap_dims(1, 2).reshape([b, k * c]))
+    }
+}

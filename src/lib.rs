@@ -4,7 +4,10 @@
 //! `metron-*` crates instead to compile less.
 
 pub use metron_core as core;
+pub use metron_descriptors as descriptors;
 pub use metron_losses as losses;
 pub use metron_metrics as metrics;
+pub use metron_optim as optim;
+pub use metron_samplers as samplers;
 
 pub mod cli;

@@ -1,0 +1,12 @@
+//! Optimisation pieces shared by the reproduced systems: SAM / adaptive SAM / ASAM around
+//! any Burn optimizer, the systems' learning-rate schedules, and global-norm gradient
+//! clipping.
+
+mod clip;
+mod params;
+mod sam;
+mod schedule;
+
+pub use clip::clip_grad_norm;
+pub use sam::{Perturbation, Sam, SamConfig, SamVariant};
+pub use schedule::{MultiStep, WarmupCosine};

@@ -9,7 +9,16 @@ use crate::cross_entropy::smoothed_cross_entropy;
 use crate::distance::l2_normalize;
 use crate::{LossError, Result};
 
-fn check_dim(what: &'static str, embeddings: &Tensor<2>, dim: usize) -> Result<()> {
+/// The checks every classifier loss makes: a valid batch, the weight's embedding size, and
+/// labels that are class indices.
+fn check_inputs(
+    what: &'static str,
+    embeddings: &Tensor<2>,
+    labels: &[i64],
+    dim: usize,
+    classes: usize,
+) -> Result<()> {
+    check_batch(what, embeddings, Some(labels))?;
     if embeddings.dims()[1] != dim {
         return Err(LossError::Shape {
             what,
@@ -17,6 +26,7 @@ fn check_dim(what: &'static str, embeddings: &Tensor<2>, dim: usize) -> Result<(
             got: embeddings.dims().to_vec(),
         });
     }
+    class_indices(what, labels, classes, &embeddings.device())?;
     Ok(())
 }
 
@@ -161,12 +171,9 @@ impl ArcFaceLoss {
     /// # Shapes
     /// - `embeddings`: `[N, D]`, `labels`: `[N]` in `0..C` -> scalar `[1]`
     pub fn forward(&self, embeddings: Tensor<2>, labels: &[i64]) -> Result<Tensor<1>> {
-        check_batch("ArcFaceLoss", &embeddings, Some(labels))?;
         let w = self.weight.val();
         let [dim, classes] = w.dims();
-        check_dim("ArcFaceLoss embeddings", &embeddings, dim)?;
-        let device = embeddings.device();
-        class_indices("ArcFaceLoss", labels, classes, &device)?;
+        check_inputs("ArcFaceLoss", &embeddings, labels, dim, classes)?;
         let onehot = one_hot(labels, classes, &embeddings);
         let cos = cosine_logits(embeddings, w);
         let target = (cos.clone() * onehot.clone()).sum_dim(1);
@@ -193,12 +200,9 @@ impl CosFaceLoss {
     /// # Shapes
     /// - `embeddings`: `[N, D]`, `labels`: `[N]` in `0..C` -> scalar `[1]`
     pub fn forward(&self, embeddings: Tensor<2>, labels: &[i64]) -> Result<Tensor<1>> {
-        check_batch("CosFaceLoss", &embeddings, Some(labels))?;
         let w = self.weight.val();
         let [dim, classes] = w.dims();
-        check_dim("CosFaceLoss embeddings", &embeddings, dim)?;
-        let device = embeddings.device();
-        class_indices("CosFaceLoss", labels, classes, &device)?;
+        check_inputs("CosFaceLoss", &embeddings, labels, dim, classes)?;
         let onehot = one_hot(labels, classes, &embeddings);
         let cos = cosine_logits(embeddings, w);
         let logits = (cos - onehot.mul_scalar(self.margin)).mul_scalar(self.scale);
@@ -210,11 +214,9 @@ impl NormSoftmaxLoss {
     /// # Shapes
     /// - `embeddings`: `[N, D]`, `labels`: `[N]` in `0..C` -> scalar `[1]`
     pub fn forward(&self, embeddings: Tensor<2>, labels: &[i64]) -> Result<Tensor<1>> {
-        check_batch("NormSoftmaxLoss", &embeddings, Some(labels))?;
         let w = self.weight.val();
         let [classes, dim] = w.dims();
-        check_dim("NormSoftmaxLoss embeddings", &embeddings, dim)?;
-        class_indices("NormSoftmaxLoss", labels, classes, &embeddings.device())?;
+        check_inputs("NormSoftmaxLoss", &embeddings, labels, dim, classes)?;
         let cos = cosine_logits(embeddings, w.transpose());
         Ok(smoothed_cross_entropy(
             cos,
@@ -230,12 +232,9 @@ impl AmsLoss {
     /// - `embeddings`: `[N, D]` (normalised by the model), `labels`: `[N]` in `0..C`
     ///   -> scalar `[1]`
     pub fn forward(&self, embeddings: Tensor<2>, labels: &[i64]) -> Result<Tensor<1>> {
-        check_batch("AmsLoss", &embeddings, Some(labels))?;
         let w = self.weight.val();
         let [classes, dim] = w.dims();
-        check_dim("AmsLoss embeddings", &embeddings, dim)?;
-        let device = embeddings.device();
-        class_indices("AmsLoss", labels, classes, &device)?;
+        check_inputs("AmsLoss", &embeddings, labels, dim, classes)?;
         let onehot = one_hot(labels, classes, &embeddings);
         let z = embeddings.matmul(w.transpose()) + self.bias.val().unsqueeze_dim(0);
         let logits = (z - onehot.mul_scalar(self.margin)).mul_scalar(self.scale);

@@ -3,6 +3,7 @@
 //! This facade re-exports the workspace's crates under short names; depend on the individual
 //! `metron-*` crates instead to compile less.
 
+pub use metron_backbones as backbones;
 pub use metron_core as core;
 pub use metron_descriptors as descriptors;
 pub use metron_losses as losses;

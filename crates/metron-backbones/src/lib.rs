@@ -1,0 +1,59 @@
+//! Backbones for metric learning on Burn, in the layouts of torchvision and timm so that their
+//! state dicts load unchanged (up to documented key renames) and give the same outputs.
+
+mod error;
+mod load;
+mod resnet;
+
+pub use error::{BackboneError, Result};
+pub use load::{KeyMap, LoadMode, LoadReport, TORCHVISION_RESNET_KEYS, load_pytorch};
+pub use resnet::{Block, BlockKind, Downsample, ResNet, ResNetConfig};
+
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::tensor::{FloatDType, Tensor};
+
+/// The module with every float parameter and buffer converted to `dtype` (e.g. f64 for a
+/// reference-precision run of a network loaded from f32 weights).
+pub fn with_float_dtype<M: Module>(module: M, dtype: FloatDType) -> M {
+    struct Cast(FloatDType);
+    impl ModuleMapper for Cast {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let dtype = self.0;
+            param.map(|t| t.cast(dtype))
+        }
+    }
+    module.map(&mut Cast(dtype))
+}
+
+/// Number of trainable scalars, counted as PyTorch's `sum(p.numel() for p in
+/// model.parameters())`: BatchNorm running statistics are buffers, not parameters. (Burn's
+/// `num_params` counts them too.)
+pub fn parameter_count<M: Module>(module: &M) -> usize {
+    struct Count {
+        path: Vec<String>,
+        total: usize,
+    }
+    impl ModuleVisitor for Count {
+        fn enter_module(&mut self, name: &str, _container_type: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let buffer = self
+                .path
+                .last()
+                .is_some_and(|n| n == "running_mean" || n == "running_var");
+            if !buffer {
+                self.total += param.shape().num_elements();
+            }
+        }
+    }
+    let mut c = Count {
+        path: Vec::new(),
+        total: 0,
+    };
+    module.visit(&mut c);
+    c.total
+}

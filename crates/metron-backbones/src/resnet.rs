@@ -1,0 +1,303 @@
+//! ResNet-18/34/50 and ResNeXt-50 32x4d in torchvision's (v1.5) layout, so torchvision state
+//! dicts load with two key renames (`downsample.0/1` -> `downsample.conv/bn`).
+
+use burn::module::{Module, Param};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor};
+
+use crate::{BackboneError, Result};
+
+/// Which residual block a ResNet stacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockKind {
+    /// Two 3x3 convolutions (ResNet-18/34), expansion 1.
+    Basic,
+    /// 1x1, 3x3 (grouped for ResNeXt), 1x1 (ResNet-50 and deeper), expansion 4.
+    Bottleneck,
+}
+
+/// Configuration of [`ResNet`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResNetConfig {
+    pub block: BlockKind,
+    /// Blocks per stage, e.g. `[3, 4, 6, 3]` for ResNet-50.
+    pub layers: [usize; 4],
+    /// Groups of the 3x3 convolutions (32 for ResNeXt-50 32x4d).
+    pub groups: usize,
+    /// Channels per group of a stage-1 bottleneck (4 for 32x4d; 64 for plain ResNets).
+    pub width_per_group: usize,
+    /// CGD's change: the first block of layer3 keeps the resolution (2048 x 14 x 14 maps at
+    /// 224 x 224 for ResNet-50).
+    pub layer3_stride_1: bool,
+    /// BatchNorm always normalises with its running statistics, also while training; its
+    /// affine parameters still train (Smooth-AP and CGD).
+    pub frozen_batch_norm: bool,
+    /// A final classifier `Linear(features, num_classes)` as torchvision's `fc`; `None` for a
+    /// headless backbone.
+    pub num_classes: Option<usize>,
+}
+
+impl ResNetConfig {
+    fn new(block: BlockKind, layers: [usize; 4]) -> Self {
+        ResNetConfig {
+            block,
+            layers,
+            groups: 1,
+            width_per_group: 64,
+            layer3_stride_1: false,
+            frozen_batch_norm: false,
+            num_classes: None,
+        }
+    }
+
+    pub fn resnet18() -> Self {
+        Self::new(BlockKind::Basic, [2, 2, 2, 2])
+    }
+
+    pub fn resnet34() -> Self {
+        Self::new(BlockKind::Basic, [3, 4, 6, 3])
+    }
+
+    pub fn resnet50() -> Self {
+        Self::new(BlockKind::Bottleneck, [3, 4, 6, 3])
+    }
+
+    pub fn resnext50_32x4d() -> Self {
+        ResNetConfig {
+            groups: 32,
+            width_per_group: 4,
+            ..Self::new(BlockKind::Bottleneck, [3, 4, 6, 3])
+        }
+    }
+
+    pub fn with_layer3_stride_1(mut self, on: bool) -> Self {
+        self.layer3_stride_1 = on;
+        self
+    }
+
+    pub fn with_frozen_batch_norm(mut self, on: bool) -> Self {
+        self.frozen_batch_norm = on;
+        self
+    }
+
+    pub fn with_num_classes(mut self, num_classes: Option<usize>) -> Self {
+        self.num_classes = num_classes;
+        self
+    }
+
+    fn expansion(&self) -> usize {
+        match self.block {
+            BlockKind::Basic => 1,
+            BlockKind::Bottleneck => 4,
+        }
+    }
+
+    /// Channels of the final feature map (512 or 2048).
+    pub fn out_channels(&self) -> usize {
+        512 * self.expansion()
+    }
+
+    /// Builds the network with PyTorch's default initialisation scheme; weights are meant to be
+    /// loaded (see [`crate::load_torchvision`]). `device.seed(..)` first for a reproducible
+    /// random init.
+    pub fn init(&self, device: &Device) -> Result<ResNet> {
+        if self.block == BlockKind::Basic && (self.groups != 1 || self.width_per_group != 64) {
+            return Err(BackboneError::InvalidConfig(
+                "basic blocks support only groups = 1 and width_per_group = 64".into(),
+            ));
+        }
+        if self.groups == 0 || self.width_per_group == 0 || self.layers.contains(&0) {
+            return Err(BackboneError::InvalidConfig(format!(
+                "ResNet needs positive groups, width and blocks per stage, got {self:?}"
+            )));
+        }
+        let bn = |c: usize| batch_norm(c, self.frozen_batch_norm, device);
+        let mut inplanes = 64;
+        let mut stages = Vec::with_capacity(4);
+        for (s, (&blocks, planes)) in self.layers.iter().zip([64, 128, 256, 512]).enumerate() {
+            let stride = if s == 0 || (s == 2 && self.layer3_stride_1) {
+                1
+            } else {
+                2
+            };
+            let mut stage = Vec::with_capacity(blocks);
+            for b in 0..blocks {
+                let block_stride = if b == 0 { stride } else { 1 };
+                stage.push(self.block(inplanes, planes, block_stride, device));
+                inplanes = planes * self.expansion();
+            }
+            stages.push(stage);
+        }
+        let mut stages = stages.into_iter();
+        Ok(ResNet {
+            conv1: conv(3, 64, 7, 2, 3, 1, device),
+            bn1: bn(64),
+            maxpool: MaxPool2dConfig::new([3, 3])
+                .with_strides([2, 2])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(),
+            layer1: stages.next().expect("four stages"),
+            layer2: stages.next().expect("four stages"),
+            layer3: stages.next().expect("four stages"),
+            layer4: stages.next().expect("four stages"),
+            fc: self
+                .num_classes
+                .map(|c| LinearConfig::new(self.out_channels(), c).init(device)),
+        })
+    }
+
+    fn block(&self, inplanes: usize, planes: usize, stride: usize, device: &Device) -> Block {
+        let out = planes * self.expansion();
+        let bn = |c: usize| batch_norm(c, self.frozen_batch_norm, device);
+        let downsample = (stride != 1 || inplanes != out).then(|| Downsample {
+            conv: conv(inplanes, out, 1, stride, 0, 1, device),
+            bn: bn(out),
+        });
+        match self.block {
+            BlockKind::Basic => Block {
+                conv1: conv(inplanes, planes, 3, stride, 1, 1, device),
+                bn1: bn(planes),
+                conv2: conv(planes, planes, 3, 1, 1, 1, device),
+                bn2: bn(planes),
+                conv3: None,
+                bn3: None,
+                downsample,
+            },
+            BlockKind::Bottleneck => {
+                let width = planes * self.width_per_group / 64 * self.groups;
+                Block {
+                    conv1: conv(inplanes, width, 1, 1, 0, 1, device),
+                    bn1: bn(width),
+                    // v1.5: the stride sits on the 3x3 convolution.
+                    conv2: conv(width, width, 3, stride, 1, self.groups, device),
+                    bn2: bn(width),
+                    conv3: Some(conv(width, out, 1, 1, 0, 1, device)),
+                    bn3: Some(bn(out)),
+                    downsample,
+                }
+            }
+        }
+    }
+}
+
+fn conv(
+    cin: usize,
+    cout: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+    groups: usize,
+    device: &Device,
+) -> Conv2d {
+    Conv2dConfig::new([cin, cout], [k, k])
+        .with_stride([stride, stride])
+        .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+        .with_groups(groups)
+        .with_bias(false)
+        .init(device)
+}
+
+fn batch_norm(channels: usize, frozen: bool, device: &Device) -> BatchNorm {
+    let mut bn = BatchNormConfig::new(channels).init(device);
+    if frozen {
+        bn.training = Param::from_bool(false);
+    }
+    bn
+}
+
+/// The 1x1 projection of a block whose shape changes.
+#[derive(Module, Debug)]
+pub struct Downsample {
+    pub conv: Conv2d,
+    pub bn: BatchNorm,
+}
+
+/// A residual block; `conv3`/`bn3` exist for bottlenecks only.
+#[derive(Module, Debug)]
+pub struct Block {
+    pub conv1: Conv2d,
+    pub bn1: BatchNorm,
+    pub conv2: Conv2d,
+    pub bn2: BatchNorm,
+    pub conv3: Option<Conv2d>,
+    pub bn3: Option<BatchNorm>,
+    pub downsample: Option<Downsample>,
+}
+
+impl Block {
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let identity = match &self.downsample {
+            Some(d) => d.bn.forward(d.conv.forward(x.clone())),
+            None => x.clone(),
+        };
+        let mut y = relu(self.bn1.forward(self.conv1.forward(x)));
+        y = self.bn2.forward(self.conv2.forward(y));
+        if let (Some(conv3), Some(bn3)) = (&self.conv3, &self.bn3) {
+            y = bn3.forward(conv3.forward(relu(y)));
+        }
+        relu(y + identity)
+    }
+}
+
+/// A torchvision-layout ResNet / ResNeXt.
+#[derive(Module, Debug)]
+pub struct ResNet {
+    pub conv1: Conv2d,
+    pub bn1: BatchNorm,
+    pub maxpool: MaxPool2d,
+    pub layer1: Vec<Block>,
+    pub layer2: Vec<Block>,
+    pub layer3: Vec<Block>,
+    pub layer4: Vec<Block>,
+    pub fc: Option<Linear>,
+}
+
+impl ResNet {
+    /// The stem: conv1, bn1, ReLU, max-pool (stride 4 overall).
+    ///
+    /// # Shapes
+    /// - `x`: `[B, 3, H, W]` -> `[B, 64, H/4, W/4]`
+    pub fn stem(&self, x: Tensor<4>) -> Tensor<4> {
+        self.maxpool
+            .forward(relu(self.bn1.forward(self.conv1.forward(x))))
+    }
+
+    /// Runs stage `index` (1..=4) on `x`.
+    pub fn stage(&self, index: usize, mut x: Tensor<4>) -> Tensor<4> {
+        let blocks = match index {
+            1 => &self.layer1,
+            2 => &self.layer2,
+            3 => &self.layer3,
+            _ => &self.layer4,
+        };
+        for block in blocks {
+            x = block.forward(x);
+        }
+        x
+    }
+
+    /// The final feature map, before pooling: what descriptor heads consume.
+    ///
+    /// # Shapes
+    /// - `x`: `[B, 3, H, W]` -> `[B, 512 or 2048, H/32, W/32]` (`H/16` with layer3 stride 1)
+    pub fn features(&self, x: Tensor<4>) -> Tensor<4> {
+        (1..=4).fold(self.stem(x), |x, s| self.stage(s, x))
+    }
+
+    /// torchvision's classifier output: global average pool, then `fc` (if configured).
+    ///
+    /// # Shapes
+    /// - `x`: `[B, 3, H, W]` -> `[B, num_classes]` (or `[B, channels]` without `fc`)
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let f = self.features(x);
+        let [b, c, h, w] = f.dims();
+        let pooled = f.reshape([b, c, h * w]).mean_dim(2).reshape([b, c]);
+        match &self.fc {
+            Some(fc) => fc.forward(pooled),
+            None => pooled,
+        }
+    }
+}

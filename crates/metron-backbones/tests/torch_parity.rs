@@ -1,0 +1,211 @@
+//! Output parity with torchvision: the PyTorch side is written by
+//! `tests/parity/make_fixtures.py` into `$METRON_PARITY_DIR` (default `target/parity` of the
+//! workspace); `.ci/run` always generates it and sets `METRON_REQUIRE_PARITY=1`, so in CI a
+//! missing fixture is a failure. Elsewhere the fixture-based tests say they found nothing and
+//! return.
+
+use std::path::PathBuf;
+
+use burn::tensor::{DType, Device, FloatDType, Tensor, TensorData};
+use metron_backbones::*;
+use metron_core::io::read_npy_f64;
+use serde_json::Value;
+
+fn fixtures() -> Option<PathBuf> {
+    let dir = std::env::var_os("METRON_PARITY_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/parity"));
+    if dir.join("meta.json").is_file() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var_os("METRON_REQUIRE_PARITY").is_none(),
+        "METRON_REQUIRE_PARITY is set but {} has no fixtures: run tests/parity/make_fixtures.py",
+        dir.display()
+    );
+    eprintln!(
+        "no parity fixtures in {}: run tests/parity/make_fixtures.py",
+        dir.display()
+    );
+    None
+}
+
+fn device() -> Device {
+    metron_core::parse_device("cpu").unwrap()
+}
+
+fn load_npy<const D: usize>(path: PathBuf, device: &Device) -> Tensor<D> {
+    let a = read_npy_f64(&path).unwrap();
+    let shape: Vec<usize> = a.shape().to_vec();
+    let data: Vec<f32> = a.iter().map(|&v| v as f32).collect();
+    Tensor::from_data(TensorData::new(data, shape), device)
+}
+
+fn load_npy64<const D: usize>(path: PathBuf, device: &Device) -> Tensor<D> {
+    let a = read_npy_f64(&path).unwrap();
+    let shape: Vec<usize> = a.shape().to_vec();
+    let data: Vec<f64> = a.iter().copied().collect();
+    Tensor::from_data(TensorData::new(data, shape), (device, DType::F64))
+}
+
+fn max_abs_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f64 {
+    assert_eq!(a.dims(), b.dims());
+    (a - b).abs().max().into_scalar::<f64>()
+}
+
+fn config(name: &str) -> ResNetConfig {
+    let c = match name {
+        "resnet18" => ResNetConfig::resnet18(),
+        "resnet34" => ResNetConfig::resnet34(),
+        "resnet50" | "resnet50_layer3s1" => ResNetConfig::resnet50(),
+        "resnext50_32x4d" => ResNetConfig::resnext50_32x4d(),
+        other => panic!("no config for {other}"),
+    };
+    c.with_num_classes(Some(10))
+        .with_layer3_stride_1(name.ends_with("layer3s1"))
+}
+
+#[test]
+fn resnets_match_torchvision_outputs_and_parameter_counts() {
+    let Some(dir) = fixtures() else { return };
+    let device = device();
+    let meta: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).unwrap()).unwrap();
+    let x: Tensor<4> = load_npy(dir.join("input_2x3x64x64.npy"), &device);
+    for name in [
+        "resnet18",
+        "resnet34",
+        "resnet50",
+        "resnext50_32x4d",
+        "resnet50_layer3s1",
+    ] {
+        let model = config(name).init(&device).unwrap();
+        assert_eq!(
+            parameter_count(&model) as u64,
+            meta[name]["params"].as_u64().unwrap(),
+            "{name} parameters"
+        );
+        let (model, report) = load_pytorch(
+            model,
+            dir.join(format!("{name}.pth")),
+            TORCHVISION_RESNET_KEYS,
+            LoadMode::Strict,
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(
+            report.missing.is_empty() && report.unused.is_empty(),
+            "{name}: {report:?}"
+        );
+        // The reference outputs are PyTorch's float64 run. In f32 the bar is 1e-4, or twice
+        // PyTorch's own f32 error where that is larger (random-init ResNet-50s amplify rounding
+        // to ~5e-4 on features of magnitude ~10, in PyTorch as here).
+        let want_f: Tensor<4> = load_npy64(dir.join(format!("{name}_features.npy")), &device);
+        let want_l: Tensor<2> = load_npy64(dir.join(format!("{name}_logits.npy")), &device);
+        let bar = |key: &str| (2.0 * meta[name][key].as_f64().unwrap()).max(1e-4);
+        let d = max_abs_diff(
+            model.features(x.clone()).cast(FloatDType::F64),
+            want_f.clone(),
+        );
+        assert!(
+            d < bar("torch_f32_error_features"),
+            "{name}: f32 features differ by {d}"
+        );
+        let d = max_abs_diff(
+            model.forward(x.clone()).cast(FloatDType::F64),
+            want_l.clone(),
+        );
+        assert!(
+            d < bar("torch_f32_error_logits"),
+            "{name}: f32 logits differ by {d}"
+        );
+        // In f64 the same weights must reproduce PyTorch's f64 run to rounding.
+        let model = with_float_dtype(model, FloatDType::F64);
+        let x64 = x.clone().cast(FloatDType::F64);
+        let d = max_abs_diff(model.features(x64.clone()), want_f);
+        assert!(d < 1e-9, "{name}: f64 features differ by {d}");
+        let d = max_abs_diff(model.forward(x64), want_l);
+        assert!(d < 1e-9, "{name}: f64 logits differ by {d}");
+    }
+}
+
+#[test]
+fn strict_loading_names_the_offending_key() {
+    let Some(dir) = fixtures() else { return };
+    let device = device();
+    // ResNet-34 has more blocks than ResNet-18's checkpoint provides.
+    let err = load_pytorch(
+        config("resnet34").init(&device).unwrap(),
+        dir.join("resnet18.pth"),
+        TORCHVISION_RESNET_KEYS,
+        LoadMode::Strict,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("missing") && err.contains("layer1.2."),
+        "{err}"
+    );
+    // A headless model: the checkpoint's `fc` is unused, an error unless partial.
+    let headless = || ResNetConfig::resnet18().init(&device).unwrap();
+    let err = load_pytorch(
+        headless(),
+        dir.join("resnet18.pth"),
+        TORCHVISION_RESNET_KEYS,
+        LoadMode::Strict,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("fc."), "{err}");
+    let (_, report) = load_pytorch(
+        headless(),
+        dir.join("resnet18.pth"),
+        TORCHVISION_RESNET_KEYS,
+        LoadMode::Partial,
+    )
+    .unwrap();
+    assert_eq!(report.unused.len(), 2);
+    // Same keys, other shapes (grouped 3x3 convolutions): an error even when partial.
+    let err = load_pytorch(
+        config("resnext50_32x4d").init(&device).unwrap(),
+        dir.join("resnet50.pth"),
+        TORCHVISION_RESNET_KEYS,
+        LoadMode::Partial,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("shape mismatch for 'layer1.0.conv1.weight'"),
+        "{err}"
+    );
+}
+
+#[test]
+fn parameter_counts_match_torchvision() {
+    // torchvision's published sizes of the headless backbones (fc removed).
+    let device = device();
+    for (config, want) in [
+        (ResNetConfig::resnet18(), 11_176_512),
+        (ResNetConfig::resnet34(), 21_284_672),
+        (ResNetConfig::resnet50(), 23_508_032),
+        (ResNetConfig::resnext50_32x4d(), 22_979_904),
+    ] {
+        assert_eq!(
+            parameter_count(&config.init(&device).unwrap()),
+            want,
+            "{config:?}"
+        );
+    }
+}
+
+#[test]
+fn missing_file_is_a_typed_error() {
+    let device = device();
+    let err = load_pytorch(
+        ResNetConfig::resnet18().init(&device).unwrap(),
+        "/nonexistent/r18.pth",
+        TORCHVISION_RESNET_KEYS,
+        LoadMode::Strict,
+    )
+    .unwrap_err();
+    assert!(matches!(err, BackboneError::Checkpoint { .. }), "{err}");
+}

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import timm
 import torch
 import torchvision
 
@@ -99,7 +100,64 @@ def main():
             "torch_f32_error_logits": (l32.double() - l64).abs().max().item(),
         }
         print(name, meta[name], file=sys.stderr)
+    meta.update(other_backbones(out, x))
     (out / "meta.json").write_text(json.dumps(meta, indent=1))
+
+
+def reference(out, name, model, run, x, keep=lambda key: True):
+    """Saves `name`'s state dict (the keys `keep` selects) and its float64 outputs; returns its
+    meta entry."""
+    state = {k: v for k, v in model.state_dict().items() if keep(k)}
+    torch.save(state, out / f"{name}.pth")
+    params = sum(v.numel() for k, v in model.named_parameters() if keep(k))
+    outs = {}
+    for dtype in (torch.float32, torch.float64):
+        m = model.to(dtype)
+        with torch.no_grad():
+            outs[dtype] = run(m, x.to(dtype))
+    model.float()
+    entry = {"params": params}
+    for key in outs[torch.float64]:
+        ref = outs[torch.float64][key]
+        np.save(out / f"{name}_{key}.npy", ref.numpy())
+        entry[f"torch_f32_error_{key}"] = (outs[torch.float32][key].double() - ref).abs().max().item()
+    print(name, entry, file=sys.stderr)
+    return entry
+
+
+def other_backbones(out, x):
+    meta = {}
+    torch.manual_seed(0)
+    vgg = torchvision.models.vgg16(num_classes=10).eval()
+
+    def run_vgg(m, x):
+        # WGOL's conv5 output is features[:30] (pool5 dropped).
+        return {"features": m.features(x), "f5": m.features[:30](x), "f4": m.features[:24](x)}
+
+    # The convolutional trunk only (what WGOL uses): the 102M-parameter classifier would make
+    # a 537 MB fixture for three plain Linear layers.
+    meta["vgg16"] = reference(out, "vgg16", vgg, run_vgg, x, keep=lambda k: k.startswith("features."))
+    torch.manual_seed(0)
+    vit = timm.create_model("vit_small_patch16_224", pretrained=False, num_classes=0, img_size=64).eval()
+    # timm starts pos_embed / cls_token near zero; make them matter.
+    with torch.no_grad():
+        vit.pos_embed.normal_(0, 0.5)
+        vit.cls_token.normal_(0, 0.5)
+
+    def run_vit(m, x):
+        tokens = m.forward_features(x)
+        return {"tokens": tokens}
+
+    meta["vit_small_patch16_64"] = reference(out, "vit_small_patch16_64", vit, run_vit, x)
+    # Bicubic position-embedding resize, as timm does for another input size.
+    g = torch.Generator().manual_seed(2)
+    grid = torch.randn(1, 8, 4, 4, generator=g, dtype=torch.float64)
+    np.save(out / "bicubic_in_8x4x4.npy", grid[0].numpy())
+    up = torch.nn.functional.interpolate(grid, size=(6, 5), mode="bicubic", align_corners=False)
+    np.save(out / "bicubic_out_8x6x5.npy", up[0].numpy())
+    down = torch.nn.functional.interpolate(grid, size=(3, 2), mode="bicubic", align_corners=False)
+    np.save(out / "bicubic_out_8x3x2.npy", down[0].numpy())
+    return meta
 
 
 if __name__ == "__main__":

@@ -4,10 +4,14 @@
 mod error;
 mod load;
 mod resnet;
+mod vgg;
+mod vit;
 
 pub use error::{BackboneError, Result};
 pub use load::{KeyMap, LoadMode, LoadReport, TORCHVISION_RESNET_KEYS, load_pytorch};
 pub use resnet::{Block, BlockKind, Downsample, ResNet, ResNetConfig};
+pub use vgg::{Vgg16, Vgg16Config, VggStages, torchvision_vgg16_keys};
+pub use vit::{Attention, Mlp, PatchEmbed, VisionTransformer, VitBlock, VitConfig, bicubic_resize};
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::{FloatDType, Tensor};

@@ -209,3 +209,133 @@ fn missing_file_is_a_typed_error() {
     .unwrap_err();
     assert!(matches!(err, BackboneError::Checkpoint { .. }), "{err}");
 }
+
+/// `max |ours - reference|` in f32 and f64 for one output, with the bars of the ResNet test.
+fn check_output<const D: usize>(
+    what: &str,
+    ours32: Tensor<D>,
+    ours64: Tensor<D>,
+    reference: Tensor<D>,
+    torch_f32_error: f64,
+) {
+    let bar = (2.0 * torch_f32_error).max(1e-4);
+    let d = max_abs_diff(ours32.cast(FloatDType::F64), reference.clone());
+    assert!(d < bar, "{what}: f32 differs by {d} (bar {bar})");
+    let d = max_abs_diff(ours64, reference);
+    assert!(d < 1e-9, "{what}: f64 differs by {d}");
+}
+
+fn owned_keys(keys: &[(String, String)]) -> Vec<(&str, &str)> {
+    keys.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect()
+}
+
+#[test]
+fn vgg16_matches_torchvision_including_wgol_stages() {
+    let Some(dir) = fixtures() else { return };
+    let device = device();
+    let meta: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).unwrap()).unwrap();
+    let m = &meta["vgg16"];
+    let x: Tensor<4> = load_npy(dir.join("input_2x3x64x64.npy"), &device);
+    let model = Vgg16Config { num_classes: None }.init(&device);
+    assert_eq!(
+        parameter_count(&model) as u64,
+        m["params"].as_u64().unwrap()
+    );
+    let keys = torchvision_vgg16_keys();
+    let (model, _) = load_pytorch(
+        model,
+        dir.join("vgg16.pth"),
+        &owned_keys(&keys),
+        LoadMode::Strict,
+    )
+    .unwrap();
+    let s32 = model.stages(x.clone());
+    let f32_features = model.features(x.clone());
+    let model = with_float_dtype(model, FloatDType::F64);
+    let x64 = x.cast(FloatDType::F64);
+    let s64 = model.stages(x64.clone());
+    let err = |k: &str| m[format!("torch_f32_error_{k}")].as_f64().unwrap();
+    check_output(
+        "vgg16 features",
+        f32_features,
+        model.features(x64),
+        load_npy64(dir.join("vgg16_features.npy"), &device),
+        err("features"),
+    );
+    check_output(
+        "vgg16 f4",
+        s32.f4,
+        s64.f4,
+        load_npy64(dir.join("vgg16_f4.npy"), &device),
+        err("f4"),
+    );
+    check_output(
+        "vgg16 f5",
+        s32.f5,
+        s64.f5,
+        load_npy64(dir.join("vgg16_f5.npy"), &device),
+        err("f5"),
+    );
+}
+
+#[test]
+fn vit_small_matches_timm_tokens() {
+    let Some(dir) = fixtures() else { return };
+    let device = device();
+    let meta: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).unwrap()).unwrap();
+    let m = &meta["vit_small_patch16_64"];
+    let x: Tensor<4> = load_npy(dir.join("input_2x3x64x64.npy"), &device);
+    let model = VitConfig::vit_small_patch16(64).init(&device).unwrap();
+    assert_eq!(
+        parameter_count(&model) as u64,
+        m["params"].as_u64().unwrap()
+    );
+    let (model, _) = load_pytorch(
+        model,
+        dir.join("vit_small_patch16_64.pth"),
+        &[],
+        LoadMode::Strict,
+    )
+    .unwrap();
+    let t32 = model.tokens(x.clone());
+    let model = with_float_dtype(model, FloatDType::F64);
+    let t64 = model.tokens(x.cast(FloatDType::F64));
+    check_output(
+        "vit tokens",
+        t32,
+        t64,
+        load_npy64(dir.join("vit_small_patch16_64_tokens.npy"), &device),
+        m["torch_f32_error_tokens"].as_f64().unwrap(),
+    );
+}
+
+#[test]
+fn bicubic_position_embedding_resize_matches_torch() {
+    let Some(dir) = fixtures() else { return };
+    let input: Vec<f32> = read_npy_f64(dir.join("bicubic_in_8x4x4.npy"))
+        .unwrap()
+        .iter()
+        .map(|&v| v as f32)
+        .collect();
+    for (file, to) in [
+        ("bicubic_out_8x6x5.npy", [6, 5]),
+        ("bicubic_out_8x3x2.npy", [3, 2]),
+    ] {
+        let want = read_npy_f64(dir.join(file)).unwrap();
+        let got = bicubic_resize(&input, 8, [4, 4], to);
+        for (k, (g, w)) in got.iter().zip(want.iter()).enumerate() {
+            assert!((*g as f64 - w).abs() < 1e-5, "{file}[{k}]: {g} vs {w}");
+        }
+    }
+    // The resize keeps the CLS entry and re-grids the rest.
+    let device = device();
+    let model = VitConfig::vit_small_patch16(64).init(&device).unwrap();
+    let cls_before = model.pos_embed.val().slice([0..1, 0..1, 0..384]);
+    let resized = model.resize_position_embedding([3, 5]);
+    assert_eq!(resized.pos_embed.val().dims(), [1, 16, 384]);
+    assert_eq!(resized.grid, [3, 5]);
+    let cls_after = resized.pos_embed.val().slice([0..1, 0..1, 0..384]);
+    assert_eq!(max_abs_diff(cls_before, cls_after), 0.0);
+}

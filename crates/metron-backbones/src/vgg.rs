@@ -1,0 +1,143 @@
+//! VGG-16 in torchvision's layout, with WGOL's split into stages f12, f3, f4 and f5 (no pool5).
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
+use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor};
+
+/// Output channels of the 13 convolutions; a max-pool follows convolutions 1, 3, 6, 9, 12.
+const CHANNELS: [usize; 13] = [
+    64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512,
+];
+/// Index of each convolution in torchvision's `features` Sequential.
+const TORCH_INDEX: [usize; 13] = [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28];
+/// Convolutions after which a 2x2 max-pool runs (pool5, after the last one, is separate).
+const POOL_AFTER: [usize; 4] = [1, 3, 6, 9];
+
+/// torchvision key renames for [`Vgg16`]: `features.<i>.` -> `convs.<k>.`,
+/// `classifier.0/3/6.` -> `fc1/fc2/fc3.`.
+pub fn torchvision_vgg16_keys() -> Vec<(String, String)> {
+    let mut keys: Vec<(String, String)> = TORCH_INDEX
+        .iter()
+        .enumerate()
+        .map(|(k, i)| (format!(r"^features\.{i}\."), format!("convs.{k}.")))
+        .collect();
+    for (i, name) in [(0, "fc1"), (3, "fc2"), (6, "fc3")] {
+        keys.push((format!(r"^classifier\.{i}\."), format!("{name}.")));
+    }
+    keys
+}
+
+/// Configuration of [`Vgg16`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Vgg16Config {
+    /// torchvision's classifier (`Linear(25088, 4096)`, `Linear(4096, 4096)`,
+    /// `Linear(4096, classes)` on a 7x7 adaptive average pool); `None` for the convolutional
+    /// trunk only (what WGOL uses).
+    pub num_classes: Option<usize>,
+}
+
+impl Vgg16Config {
+    pub fn init(&self, device: &Device) -> Vgg16 {
+        let mut cin = 3;
+        let convs = CHANNELS
+            .iter()
+            .map(|&cout| {
+                let c = Conv2dConfig::new([cin, cout], [3, 3])
+                    .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                    .init(device);
+                cin = cout;
+                c
+            })
+            .collect();
+        let head = self.num_classes.map(|c| {
+            (
+                LinearConfig::new(512 * 7 * 7, 4096).init(device),
+                LinearConfig::new(4096, 4096).init(device),
+                LinearConfig::new(4096, c).init(device),
+            )
+        });
+        let (fc1, fc2, fc3) = match head {
+            Some((a, b, c)) => (Some(a), Some(b), Some(c)),
+            None => (None, None, None),
+        };
+        Vgg16 {
+            convs,
+            pool: MaxPool2dConfig::new([2, 2]).init(),
+            avgpool: AdaptiveAvgPool2dConfig::new([7, 7]).init(),
+            fc1,
+            fc2,
+            fc3,
+        }
+    }
+}
+
+/// VGG-16 (configuration D, no BatchNorm).
+#[derive(Module, Debug)]
+pub struct Vgg16 {
+    pub convs: Vec<Conv2d>,
+    pub pool: MaxPool2d,
+    pub avgpool: AdaptiveAvgPool2d,
+    pub fc1: Option<Linear>,
+    pub fc2: Option<Linear>,
+    pub fc3: Option<Linear>,
+}
+
+/// WGOL's stage outputs.
+#[derive(Debug, Clone)]
+pub struct VggStages {
+    /// After pool2: `[B, 128, H/4, W/4]`.
+    pub f12: Tensor<4>,
+    /// After pool3: `[B, 256, H/8, W/8]`.
+    pub f3: Tensor<4>,
+    /// After pool4: `[B, 512, H/16, W/16]`.
+    pub f4: Tensor<4>,
+    /// conv5_3 + ReLU, pool5 dropped: `[B, 512, H/16, W/16]`.
+    pub f5: Tensor<4>,
+}
+
+impl Vgg16 {
+    fn run(&self, range: std::ops::Range<usize>, mut x: Tensor<4>) -> Tensor<4> {
+        for k in range {
+            x = relu(self.convs[k].forward(x));
+            if POOL_AFTER.contains(&k) {
+                x = self.pool.forward(x);
+            }
+        }
+        x
+    }
+
+    /// WGOL's split (`conv1_2` = features[0:10], `conv3` = [10:17], `conv4` = [17:24],
+    /// `conv5` = [24:30]).
+    pub fn stages(&self, x: Tensor<4>) -> VggStages {
+        let f12 = self.run(0..4, x);
+        let f3 = self.run(4..7, f12.clone());
+        let f4 = self.run(7..10, f3.clone());
+        let f5 = self.run(10..13, f4.clone());
+        VggStages { f12, f3, f4, f5 }
+    }
+
+    /// torchvision's `features` output (after pool5).
+    ///
+    /// # Shapes
+    /// - `x`: `[B, 3, H, W]` -> `[B, 512, H/32, W/32]`
+    pub fn features(&self, x: Tensor<4>) -> Tensor<4> {
+        self.pool.forward(self.run(0..13, x))
+    }
+
+    /// torchvision's classifier output (dropout is the identity at inference).
+    ///
+    /// # Shapes
+    /// - `x`: `[B, 3, H, W]` -> `[B, num_classes]`, or the flattened 7x7 pool without head
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let pooled = self.avgpool.forward(self.features(x));
+        let [b, c, h, w] = pooled.dims();
+        let mut y = pooled.reshape([b, c * h * w]);
+        if let (Some(fc1), Some(fc2), Some(fc3)) = (&self.fc1, &self.fc2, &self.fc3) {
+            y = fc3.forward(relu(fc2.forward(relu(fc1.forward(y)))));
+        }
+        y
+    }
+}

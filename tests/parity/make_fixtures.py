@@ -104,6 +104,53 @@ def main():
     (out / "meta.json").write_text(json.dumps(meta, indent=1))
 
 
+class StemLayer(torch.nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(cin, cout, 3, stride, 1, bias=True)
+        self.bn = torch.nn.BatchNorm2d(cout)
+
+    def forward(self, x):
+        return torch.relu(self.bn(self.conv(x)))
+
+
+class SaigBlock(torch.nn.Module):
+    """SAIG's block: x + Attn(LN(x)), no MLP (timm's Attention, qkv bias)."""
+
+    def __init__(self, dim, heads):
+        super().__init__()
+        from timm.models.vision_transformer import Attention
+
+        self.norm1 = torch.nn.LayerNorm(dim, eps=1e-6)
+        self.attn = Attention(dim, num_heads=heads, qkv_bias=True)
+
+    def forward(self, x):
+        return x + self.attn(self.norm1(x))
+
+
+class SaigReference(torch.nn.Module):
+    """SAIG-S/D from ../shared/specs/seed-systems.md s. 1.1 (the original repository is not a
+    package; its key names are not known here, so the reference names its parts as metron
+    does)."""
+
+    def __init__(self, depth, tokens, dim=384, heads=12):
+        super().__init__()
+        spec = [(3, 64, 2), (64, 128, 2), (128, 128, 1), (128, 256, 2), (256, 256, 1), (256, 512, 2)]
+        self.stem = torch.nn.ModuleList(StemLayer(*s) for s in spec)
+        self.proj = torch.nn.Conv2d(512, dim, 1)
+        self.pos_embed = torch.nn.Parameter(torch.zeros(1, tokens, dim))
+        self.blocks = torch.nn.ModuleList(SaigBlock(dim, heads) for _ in range(depth))
+        self.norm = torch.nn.LayerNorm(dim, eps=1e-6)
+
+    def forward(self, x):
+        for layer in self.stem:
+            x = layer(x)
+        x = self.proj(x).flatten(2).transpose(1, 2) + self.pos_embed
+        for block in self.blocks:
+            x = block(x)
+        return self.norm(x)
+
+
 def reference(out, name, model, run, x, keep=lambda key: True):
     """Saves `name`'s state dict (the keys `keep` selects) and its float64 outputs; returns its
     meta entry."""
@@ -149,6 +196,13 @@ def other_backbones(out, x):
         return {"tokens": tokens}
 
     meta["vit_small_patch16_64"] = reference(out, "vit_small_patch16_64", vit, run_vit, x)
+    torch.manual_seed(0)
+    saig = SaigReference(depth=11, tokens=16)
+    randomise_bn(saig)
+    saig.eval()
+    with torch.no_grad():
+        saig.pos_embed.normal_(0, 0.5)
+    meta["saig_s_64"] = reference(out, "saig_s_64", saig, lambda m, x: {"tokens": m(x)}, x)
     # Bicubic position-embedding resize, as timm does for another input size.
     g = torch.Generator().manual_seed(2)
     grid = torch.randn(1, 8, 4, 4, generator=g, dtype=torch.float64)

@@ -3,13 +3,17 @@
 
 mod error;
 mod load;
+mod registry;
 mod resnet;
+mod saig;
 mod vgg;
 mod vit;
 
 pub use error::{BackboneError, Result};
 pub use load::{KeyMap, LoadMode, LoadReport, TORCHVISION_RESNET_KEYS, load_pytorch};
+pub use registry::{BACKBONE_NAMES, Backbone, Preprocessing, build, preprocessing};
 pub use resnet::{Block, BlockKind, Downsample, ResNet, ResNetConfig};
+pub use saig::{Saig, SaigBlock, SaigConfig, StemLayer};
 pub use vgg::{Vgg16, Vgg16Config, VggStages, torchvision_vgg16_keys};
 pub use vit::{Attention, Mlp, PatchEmbed, VisionTransformer, VitBlock, VitConfig, bicubic_resize};
 

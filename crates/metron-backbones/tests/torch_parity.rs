@@ -339,3 +339,74 @@ fn bicubic_position_embedding_resize_matches_torch() {
     let cls_after = resized.pos_embed.val().slice([0..1, 0..1, 0..384]);
     assert_eq!(max_abs_diff(cls_before, cls_after), 0.0);
 }
+
+#[test]
+fn saig_s_matches_its_pytorch_reference_and_the_spec_parameter_count() {
+    let device = device();
+    // Spec s. 1.1: stem 2,488,320; each attention-only block 592,128; plus the position
+    // embedding and the final LayerNorm.
+    let s = SaigConfig::saig_s([256, 256]).init(&device).unwrap();
+    assert_eq!(
+        parameter_count(&s),
+        2_488_320 + 11 * 592_128 + 256 * 384 + 768
+    );
+    let d = SaigConfig::saig_d([128, 512]).init(&device).unwrap();
+    assert_eq!(
+        parameter_count(&d),
+        2_488_320 + 22 * 592_128 + 256 * 384 + 768
+    );
+    let Some(dir) = fixtures() else { return };
+    let meta: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).unwrap()).unwrap();
+    let m = &meta["saig_s_64"];
+    let x: Tensor<4> = load_npy(dir.join("input_2x3x64x64.npy"), &device);
+    let model = SaigConfig::saig_s([64, 64]).init(&device).unwrap();
+    assert_eq!(
+        parameter_count(&model) as u64,
+        m["params"].as_u64().unwrap()
+    );
+    let (model, _) = load_pytorch(model, dir.join("saig_s_64.pth"), &[], LoadMode::Strict).unwrap();
+    let t32 = model.tokens(x.clone());
+    let model = with_float_dtype(model, FloatDType::F64);
+    let t64 = model.tokens(x.cast(FloatDType::F64));
+    check_output(
+        "saig tokens",
+        t32,
+        t64,
+        load_npy64(dir.join("saig_s_64_tokens.npy"), &device),
+        m["torch_f32_error_tokens"].as_f64().unwrap(),
+    );
+}
+
+#[test]
+fn every_registered_backbone_builds_with_its_published_size() {
+    let device = device();
+    // Published sizes without classifier heads: torchvision's ResNets and VGG-16 trunk, timm's
+    // ViT-S/16 and ViT-B/16 at 224 (num_classes = 0), SAIG from the spec's counts.
+    let want = [
+        ("resnet18", 11_176_512),
+        ("resnet34", 21_284_672),
+        ("resnet50", 23_508_032),
+        ("resnext50_32x4d", 22_979_904),
+        ("vgg16", 14_714_688),
+        ("vit_small_patch16", 21_665_664),
+        ("vit_base_patch16", 85_798_656),
+        ("saig_s", 2_488_320 + 11 * 592_128 + 256 * 384 + 768),
+        ("saig_d", 2_488_320 + 22 * 592_128 + 256 * 384 + 768),
+    ];
+    assert_eq!(want.len(), BACKBONE_NAMES.len());
+    for (name, params) in want {
+        let backbone = build(name, &device).unwrap();
+        assert_eq!(parameter_count(&backbone), params, "{name}");
+        let p = preprocessing(name).unwrap();
+        assert!(
+            p.std.iter().all(|&s| s > 0.0) && p.image_size[0] >= 16,
+            "{name}: {p:?}"
+        );
+    }
+    let err = build("resnet51", &device).unwrap_err().to_string();
+    assert!(
+        err.contains("resnet51") && err.contains("resnet50"),
+        "{err}"
+    );
+}

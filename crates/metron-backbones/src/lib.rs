@@ -12,13 +12,29 @@ mod vit;
 pub use error::{BackboneError, Result};
 pub use load::{KeyMap, LoadMode, LoadReport, TORCHVISION_RESNET_KEYS, load_pytorch};
 pub use registry::{BACKBONE_NAMES, Backbone, Preprocessing, build, preprocessing};
-pub use resnet::{Block, BlockKind, Downsample, ResNet, ResNetConfig};
+pub use resnet::{
+    Block, BlockKind, Downsample, ResNet, ResNetBranch, ResNetConfig, ResNetStage, ResNetTrunk,
+};
 pub use saig::{Saig, SaigBlock, SaigConfig, StemLayer};
 pub use vgg::{Vgg16, Vgg16Config, VggStages, torchvision_vgg16_keys};
 pub use vit::{Attention, Mlp, PatchEmbed, VisionTransformer, VitBlock, VitConfig, bicubic_resize};
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::{FloatDType, Tensor};
+
+/// `module` with new ids for its trainable parameters (values unchanged). Not enough on its
+/// own for modules with BatchNorm: Burn's `RunningState` clones share their storage (see
+/// [`ResNetBranch::fresh_copy`]).
+pub(crate) fn renew_param_ids<M: Module>(module: M) -> M {
+    struct Renew;
+    impl ModuleMapper for Renew {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let (_, tensor, mapper) = param.consume();
+            Param::from_mapped_value(burn::module::ParamId::new(), tensor, mapper)
+        }
+    }
+    module.map(&mut Renew)
+}
 
 /// The module with every float parameter and buffer converted to `dtype` (e.g. f64 for a
 /// reference-precision run of a network loaded from f32 weights).

@@ -1,7 +1,7 @@
 //! ResNet-18/34/50 and ResNeXt-50 32x4d in torchvision's (v1.5) layout, so torchvision state
 //! dicts load with two key renames (`downsample.0/1` -> `downsample.conv/bn`).
 
-use burn::module::{Module, Param};
+use burn::module::{Module, Param, RunningState};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
@@ -299,5 +299,138 @@ impl ResNet {
             Some(fc) => fc.forward(pooled),
             None => pooled,
         }
+    }
+}
+
+/// Where a ResNet is cut into a shared trunk and per-branch rest (AntiMetric's `share_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ResNetStage {
+    /// Trunk = conv1, bn1, ReLU, max-pool.
+    MaxPool,
+    Layer1,
+    Layer2,
+    Layer3,
+    /// Trunk = the whole network (branches are empty).
+    Layer4,
+}
+
+impl std::str::FromStr for ResNetStage {
+    type Err = BackboneError;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "maxpool" => ResNetStage::MaxPool,
+            "layer1" => ResNetStage::Layer1,
+            "layer2" => ResNetStage::Layer2,
+            "layer3" => ResNetStage::Layer3,
+            "layer4" => ResNetStage::Layer4,
+            other => {
+                return Err(BackboneError::InvalidConfig(format!(
+                    "unknown ResNet stage '{other}' (maxpool, layer1, layer2, layer3, layer4)"
+                )));
+            }
+        })
+    }
+}
+
+/// The shared part of a split ResNet: the stem and the stages up to the cut.
+#[derive(Module, Debug)]
+pub struct ResNetTrunk {
+    pub conv1: Conv2d,
+    pub bn1: BatchNorm,
+    pub maxpool: MaxPool2d,
+    pub stages: Vec<Vec<Block>>,
+}
+
+/// The per-branch part of a split ResNet: the stages after the cut.
+#[derive(Module, Debug)]
+pub struct ResNetBranch {
+    pub stages: Vec<Vec<Block>>,
+}
+
+fn run_stages(stages: &[Vec<Block>], mut x: Tensor<4>) -> Tensor<4> {
+    for block in stages.iter().flatten() {
+        x = block.forward(x);
+    }
+    x
+}
+
+impl ResNetTrunk {
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = self
+            .maxpool
+            .forward(relu(self.bn1.forward(self.conv1.forward(x))));
+        run_stages(&self.stages, x)
+    }
+}
+
+/// The same BatchNorm with running statistics of its own: Burn's `RunningState` clones share
+/// one buffer, so two ensemble branches cloned from one network would otherwise update each
+/// other's statistics.
+fn own_running_stats(bn: BatchNorm) -> BatchNorm {
+    BatchNorm {
+        running_mean: RunningState::new(bn.running_mean.value()),
+        running_var: RunningState::new(bn.running_var.value()),
+        ..bn
+    }
+}
+
+impl Block {
+    fn with_own_running_stats(self) -> Self {
+        Block {
+            bn1: own_running_stats(self.bn1),
+            bn2: own_running_stats(self.bn2),
+            bn3: self.bn3.map(own_running_stats),
+            downsample: self.downsample.map(|d| Downsample {
+                conv: d.conv,
+                bn: own_running_stats(d.bn),
+            }),
+            ..self
+        }
+    }
+}
+
+impl ResNetBranch {
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        run_stages(&self.stages, x)
+    }
+
+    /// An independent copy for another ensemble branch: the same weights (AntiMetric clones
+    /// one pretrained network per learner), new parameter ids and BatchNorm statistics of its
+    /// own, so the copies train apart.
+    pub fn fresh_copy(&self) -> Self {
+        let renewed = crate::renew_param_ids(self.clone());
+        ResNetBranch {
+            stages: renewed
+                .stages
+                .into_iter()
+                .map(|s| s.into_iter().map(Block::with_own_running_stats).collect())
+                .collect(),
+        }
+    }
+}
+
+impl ResNet {
+    /// Cuts the network after `stage`: `trunk.forward` then `branch.forward` equals
+    /// [`ResNet::features`]. For an ensemble, give each branch its own parameters with
+    /// [`ResNetBranch::fresh_copy`].
+    pub fn split(self, stage: ResNetStage) -> (ResNetTrunk, ResNetBranch) {
+        let cut = match stage {
+            ResNetStage::MaxPool => 0,
+            ResNetStage::Layer1 => 1,
+            ResNetStage::Layer2 => 2,
+            ResNetStage::Layer3 => 3,
+            ResNetStage::Layer4 => 4,
+        };
+        let mut stages = vec![self.layer1, self.layer2, self.layer3, self.layer4];
+        let rest = stages.split_off(cut);
+        (
+            ResNetTrunk {
+                conv1: self.conv1,
+                bn1: self.bn1,
+                maxpool: self.maxpool,
+                stages,
+            },
+            ResNetBranch { stages: rest },
+        )
     }
 }

@@ -410,3 +410,73 @@ fn every_registered_backbone_builds_with_its_published_size() {
         "{err}"
     );
 }
+
+#[test]
+fn split_resnet_equals_the_whole_and_branch_copies_are_independent() {
+    use burn::module::{Module, ModuleVisitor, Param, ParamId};
+    struct Ids(Vec<ParamId>);
+    impl ModuleVisitor for Ids {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0.push(param.id);
+        }
+    }
+    let ids = |m: &ResNetBranch| {
+        let mut v = Ids(Vec::new());
+        m.visit(&mut v);
+        v.0
+    };
+    let device = device();
+    device.seed(3);
+    let model = ResNetConfig::resnet18().init(&device).unwrap();
+    let x = Tensor::<4>::random(
+        [1, 3, 32, 32],
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        &device,
+    );
+    let whole = model.features(x.clone());
+    for stage in ["maxpool", "layer1", "layer3", "layer4"] {
+        let (trunk, branch) = model.clone().split(stage.parse().unwrap());
+        let parts = branch.forward(trunk.forward(x.clone()));
+        assert_eq!(max_abs_diff(whole.clone(), parts), 0.0, "{stage}");
+        let copy = branch.fresh_copy();
+        assert_eq!(
+            max_abs_diff(
+                branch.forward(trunk.forward(x.clone())),
+                copy.forward(trunk.forward(x.clone()))
+            ),
+            0.0
+        );
+        let (a, b) = (ids(&branch), ids(&copy));
+        assert_eq!(a.len(), b.len());
+        let shared = a.iter().filter(|id| b.contains(id)).count();
+        assert_eq!(
+            shared,
+            0,
+            "{stage}: {shared} of {} parameter ids shared",
+            a.len()
+        );
+    }
+    assert!("layer5".parse::<ResNetStage>().is_err());
+    // Training one copy (batch statistics update its running mean) leaves the other alone.
+    let ad = device.autodiff();
+    let (trunk, branch) = ResNetConfig::resnet18()
+        .init(&ad)
+        .unwrap()
+        .split(ResNetStage::Layer3);
+    let copy = branch.fresh_copy();
+    let before = branch.stages[0][0].bn1.running_mean.value_sync();
+    let xa = Tensor::<4>::random(
+        [2, 3, 32, 32],
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        &ad,
+    );
+    let _ = copy.forward(trunk.forward(xa)).sum().backward();
+    assert_eq!(
+        max_abs_diff(
+            before.clone(),
+            branch.stages[0][0].bn1.running_mean.value_sync()
+        ),
+        0.0
+    );
+    assert!(max_abs_diff(before, copy.stages[0][0].bn1.running_mean.value_sync()) > 0.0);
+}

@@ -101,6 +101,11 @@ def main():
         }
         print(name, meta[name], file=sys.stderr)
     meta.update(other_backbones(out, x))
+    # The same ResNet-18 weights as .safetensors, for the other loader.
+    from safetensors.torch import save_file
+
+    state = torch.load(out / "resnet18.pth")
+    save_file({k: v.contiguous() for k, v in state.items()}, str(out / "resnet18.safetensors"))
     (out / "meta.json").write_text(json.dumps(meta, indent=1))
 
 
@@ -196,6 +201,24 @@ def other_backbones(out, x):
         return {"tokens": tokens}
 
     meta["vit_small_patch16_64"] = reference(out, "vit_small_patch16_64", vit, run_vit, x)
+    # The same weights at another input size: timm re-grids the position embedding
+    # bicubically (dynamic_img_size), as metron's tokens() does.
+    dyn = timm.create_model(
+        "vit_small_patch16_224", pretrained=False, num_classes=0, img_size=64, dynamic_img_size=True
+    ).eval()
+    dyn.load_state_dict(vit.state_dict())
+    g = torch.Generator().manual_seed(3)
+    x2 = torch.randn(2, 3, 96, 80, generator=g)
+    np.save(out / "input_2x3x96x80.npy", x2.numpy())
+    dyn_meta = {}
+    for dtype in (torch.float32, torch.float64):
+        m = dyn.to(dtype)
+        with torch.no_grad():
+            dyn_meta[dtype] = m.forward_features(x2.to(dtype))
+    np.save(out / "vit_small_patch16_64_at_96x80_tokens.npy", dyn_meta[torch.float64].numpy())
+    meta["vit_small_patch16_64_at_96x80"] = {
+        "torch_f32_error_tokens": (dyn_meta[torch.float32].double() - dyn_meta[torch.float64]).abs().max().item()
+    }
     torch.manual_seed(0)
     saig = SaigReference(depth=11, tokens=16)
     randomise_bn(saig)

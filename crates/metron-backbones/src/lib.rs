@@ -17,7 +17,10 @@ pub use resnet::{
 };
 pub use saig::{Saig, SaigBlock, SaigConfig, StemLayer};
 pub use vgg::{Vgg16, Vgg16Config, VggStages, torchvision_vgg16_keys};
-pub use vit::{Attention, Mlp, PatchEmbed, VisionTransformer, VitBlock, VitConfig, bicubic_resize};
+pub use vit::{
+    Attention, Mlp, PatchEmbed, PositionResize, VisionTransformer, VitBlock, VitConfig,
+    bicubic_matrix, bicubic_resize,
+};
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::{FloatDType, Tensor};

@@ -3,7 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
-use burn::store::{ApplyError, KeyRemapper, ModuleSnapshot, PytorchStore, SafetensorsStore};
+use burn::store::{
+    ApplyError, KeyRemapper, ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore, SafetensorsStore,
+};
 
 use crate::{BackboneError, Result};
 
@@ -63,7 +65,10 @@ pub fn load_pytorch<M: Module + ModuleSnapshot>(
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("safetensors"));
     let result = if is_safetensors {
+        // A safetensors file made from a PyTorch state dict keeps PyTorch's conventions
+        // (Linear weights [out, in], norm weight/bias): adapt them as the .pth reader does.
         let mut store = SafetensorsStore::from_file(path)
+            .with_from_adapter(PyTorchToBurnAdapter)
             .remap(remapper)
             .allow_partial(true)
             .validate(false);

@@ -97,6 +97,7 @@ impl VitConfig {
                 .collect(),
             norm: ln(),
             grid: [gh, gw],
+            position_resize: PositionResize::default(),
         })
     }
 }
@@ -180,6 +181,10 @@ pub struct VisionTransformer {
     pub norm: LayerNorm,
     #[module(skip)]
     pub grid: [usize; 2],
+    /// How `tokens` re-grids the position embedding for other input sizes (timm's
+    /// anti-aliased bicubic by default).
+    #[module(skip)]
+    pub position_resize: PositionResize,
 }
 
 impl VisionTransformer {
@@ -190,14 +195,11 @@ impl VisionTransformer {
     pub fn tokens(&self, x: Tensor<4>) -> Tensor<3> {
         let p = self.patch_embed.proj.forward(x); // [B, D, gh, gw]
         let [b, d, gh, gw] = p.dims();
-        assert_eq!(
-            [gh, gw],
-            self.grid,
-            "input patch grid differs from the position embedding's; resize it with resize_position_embedding"
-        );
         let patches = p.reshape([b, d, gh * gw]).swap_dims(1, 2);
         let cls = self.cls_token.val().expand([b, 1, d]);
-        let mut x = Tensor::cat(vec![cls, patches], 1) + self.pos_embed.val();
+        // Another input size: the position embedding is re-gridded on the fly (differentiably).
+        let pos = self.position_embedding_for([gh, gw]);
+        let mut x = Tensor::cat(vec![cls, patches], 1) + pos;
         for block in &self.blocks {
             x = block.forward(x);
         }
@@ -214,42 +216,125 @@ impl VisionTransformer {
         t.slice([0..b, 0..1, 0..d]).reshape([b, d])
     }
 
-    /// Re-grids the patch part of the position embedding to `grid` with bicubic interpolation
-    /// (PyTorch's `interpolate(mode="bicubic", align_corners=False)`, as timm does when a
-    /// checkpoint is loaded at another image size); the CLS entry is kept.
-    pub fn resize_position_embedding(mut self, grid: [usize; 2]) -> Self {
-        if grid == self.grid {
-            return self;
-        }
+    /// The position embedding for a `grid` of patches: the stored one, or its patch part
+    /// resized with [`VisionTransformer::position_resize`], the CLS entry kept. The resize is two matrix
+    /// products, so gradients reach the stored embedding.
+    ///
+    /// # Shapes
+    /// - -> `[1, 1 + gh * gw, D]`
+    pub fn position_embedding_for(&self, grid: [usize; 2]) -> Tensor<3> {
         let pos = self.pos_embed.val();
-        let device = pos.device();
-        let [_, t, d] = pos.dims();
-        let values: Vec<f32> = pos
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec_as::<f32>()
-            .expect("float tensor");
-        let [gh, gw] = self.grid;
-        debug_assert_eq!(t, 1 + gh * gw);
-        // [N, D] row-major -> D planes of gh x gw
-        let planes: Vec<f32> = (0..d)
-            .flat_map(|c| (0..gh * gw).map(move |n| (c, n)))
-            .map(|(c, n)| values[(1 + n) * d + c])
-            .collect();
-        let resized = bicubic_resize(&planes, d, [gh, gw], grid);
-        let [nh, nw] = grid;
-        let mut out = Vec::with_capacity((1 + nh * nw) * d);
-        out.extend_from_slice(&values[..d]);
-        for n in 0..nh * nw {
-            for c in 0..d {
-                out.push(resized[c * nh * nw + n]);
-            }
+        if grid == self.grid {
+            return pos;
         }
-        let tensor = Tensor::<3>::from_data(TensorData::new(out, [1, 1 + nh * nw, d]), &device);
-        self.pos_embed = Param::from_tensor(tensor);
+        let [_, _, d] = pos.dims();
+        let [gh, gw] = self.grid;
+        let [nh, nw] = grid;
+        let device = pos.device();
+        let cls = pos.clone().slice([0..1, 0..1, 0..d]);
+        // [1, N, D] -> [D, gh, gw]
+        let planes = pos
+            .slice([0..1, 1..1 + gh * gw, 0..d])
+            .reshape([gh * gw, d])
+            .transpose()
+            .reshape([d, gh, gw]);
+        let matrix = |input: usize, output: usize| {
+            Tensor::<2>::from_data(
+                TensorData::new(self.position_resize.matrix(input, output), [output, input]),
+                (&device, planes.dtype()),
+            )
+        };
+        let rows = matrix(gh, nh).unsqueeze_dim::<3>(0); // [1, nh, gh]
+        let cols = matrix(gw, nw).transpose().unsqueeze_dim::<3>(0); // [1, gw, nw]
+        let resized = rows.matmul(planes).matmul(cols); // [D, nh, nw]
+        let patches = resized
+            .reshape([d, nh * nw])
+            .transpose()
+            .reshape([1, nh * nw, d]);
+        Tensor::cat(vec![cls, patches], 1)
+    }
+
+    /// Stores the position embedding re-gridded for `grid` (timm's resize of a checkpoint
+    /// loaded at another image size); `tokens` then needs no resize at that size.
+    pub fn resize_position_embedding(mut self, grid: [usize; 2]) -> Self {
+        let resized = self.position_embedding_for(grid).detach();
+        self.pos_embed = Param::from_tensor(resized);
         self.grid = grid;
         self
     }
+}
+
+/// How a position embedding is re-gridded for another input size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PositionResize {
+    /// `interpolate(mode="bicubic", align_corners=False)`: cubic kernel A = -0.75, border taps
+    /// clamped (DINO's and SAIG's load-time resize).
+    Bicubic,
+    /// The same with `antialias=True`, which timm's `resample_abs_pos_embed` uses: PyTorch's
+    /// anti-aliased kernel (A = -0.5, widened when shrinking, weights renormalised at borders).
+    #[default]
+    BicubicAntialias,
+}
+
+impl PositionResize {
+    /// The `[output, input]` matrix of this 1-D resize.
+    pub fn matrix(self, input: usize, output: usize) -> Vec<f64> {
+        match self {
+            PositionResize::Bicubic => bicubic_matrix(input, output),
+            PositionResize::BicubicAntialias => bicubic_antialias_matrix(input, output),
+        }
+    }
+}
+
+/// PyTorch's anti-aliased bicubic weights (`_upsample_bicubic2d_aa`).
+fn bicubic_antialias_matrix(input: usize, output: usize) -> Vec<f64> {
+    const A: f64 = -0.5;
+    let filter = |x: f64| {
+        let x = x.abs();
+        if x < 1.0 {
+            ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0
+        } else if x < 2.0 {
+            (((x - 5.0) * x + 8.0) * x - 4.0) * A
+        } else {
+            0.0
+        }
+    };
+    let scale = input as f64 / output as f64;
+    let (support, invscale) = if scale >= 1.0 {
+        (2.0 * scale, 1.0 / scale)
+    } else {
+        (2.0, 1.0)
+    };
+    let mut m = vec![0.0f64; output * input];
+    for o in 0..output {
+        let center = scale * (o as f64 + 0.5);
+        let lo = ((center - support + 0.5).trunc().max(0.0)) as usize;
+        let hi = ((center + support + 0.5).trunc() as usize).min(input);
+        let weights: Vec<f64> = (lo..hi)
+            .map(|i| filter((i as f64 - center + 0.5) * invscale))
+            .collect();
+        let total: f64 = weights.iter().sum();
+        for (i, w) in (lo..hi).zip(weights) {
+            m[o * input + i] = if total != 0.0 { w / total } else { 0.0 };
+        }
+    }
+    m
+}
+
+/// The `[output, input]` matrix of the 1-D bicubic resize: row o holds the four cubic
+/// weights of output sample o, taps clamped at the border (weights of clamped taps add up).
+pub fn bicubic_matrix(input: usize, output: usize) -> Vec<f64> {
+    let scale = input as f64 / output as f64;
+    let mut m = vec![0.0f64; output * input];
+    for o in 0..output {
+        let src = (o as f64 + 0.5) * scale - 0.5;
+        let base = src.floor();
+        for (k, w) in cubic_weights(src - base).into_iter().enumerate() {
+            let i = (base + k as f64 - 1.0).clamp(0.0, (input - 1) as f64) as usize;
+            m[o * input + i] += w;
+        }
+    }
+    m
 }
 
 /// PyTorch's cubic convolution kernel (A = -0.75).
@@ -262,7 +347,8 @@ fn cubic_weights(t: f64) -> [f64; 4] {
 
 /// Bicubic resize of `channels` planes `[from_h, from_w]` to `[to_h, to_w]`, matching
 /// `torch.nn.functional.interpolate(mode="bicubic", align_corners=False)`: source coordinate
-/// `(dst + 0.5) * in/out - 0.5`, taps clamped at the border.
+/// `(dst + 0.5) * in/out - 0.5`, taps clamped at the border. Host-side twin of
+/// [`VisionTransformer::position_embedding_for`], from the same [`bicubic_matrix`].
 pub fn bicubic_resize(
     planes: &[f32],
     channels: usize,
@@ -271,25 +357,21 @@ pub fn bicubic_resize(
 ) -> Vec<f32> {
     let [ih, iw] = from;
     let [oh, ow] = to;
-    let taps = |o: usize, input: usize, output: usize| -> ([usize; 4], [f64; 4]) {
-        let scale = input as f64 / output as f64;
-        let src = (o as f64 + 0.5) * scale - 0.5;
-        let base = src.floor();
-        let w = cubic_weights(src - base);
-        let idx = [-1.0, 0.0, 1.0, 2.0].map(|k| (base + k).clamp(0.0, (input - 1) as f64) as usize);
-        (idx, w)
-    };
-    let rows: Vec<_> = (0..oh).map(|y| taps(y, ih, oh)).collect();
-    let cols: Vec<_> = (0..ow).map(|x| taps(x, iw, ow)).collect();
+    let rows = bicubic_matrix(ih, oh);
+    let cols = bicubic_matrix(iw, ow);
     let mut out = vec![0.0f32; channels * oh * ow];
     for c in 0..channels {
         let plane = &planes[c * ih * iw..(c + 1) * ih * iw];
-        for (y, (ry, wy)) in rows.iter().enumerate() {
-            for (x, (cx, wx)) in cols.iter().enumerate() {
+        for y in 0..oh {
+            for x in 0..ow {
                 let mut acc = 0.0f64;
-                for (a, &r) in ry.iter().enumerate() {
-                    for (b, &col) in cx.iter().enumerate() {
-                        acc += wy[a] * wx[b] * plane[r * iw + col] as f64;
+                for r in 0..ih {
+                    let wy = rows[y * ih + r];
+                    if wy == 0.0 {
+                        continue;
+                    }
+                    for col in 0..iw {
+                        acc += wy * cols[x * iw + col] * plane[r * iw + col] as f64;
                     }
                 }
                 out[c * oh * ow + y * ow + x] = acc as f32;

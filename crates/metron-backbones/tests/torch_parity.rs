@@ -236,6 +236,17 @@ fn check_output_with<const D: usize>(
     assert!(d < f64_bar, "{what}: f64 differs by {d}");
 }
 
+/// `f` on the model as loaded (f32) and on its f64 copy, with `x` in the matching type.
+fn both_precisions<M: burn::module::Module, const D: usize>(
+    model: M,
+    x: &Tensor<4>,
+    f: impl Fn(&M, Tensor<4>) -> Tensor<D>,
+) -> (Tensor<D>, Tensor<D>) {
+    let t32 = f(&model, x.clone());
+    let model = with_float_dtype(model, FloatDType::F64);
+    (t32, f(&model, x.clone().cast(FloatDType::F64)))
+}
+
 fn owned_keys(keys: &[(String, String)]) -> Vec<(&str, &str)> {
     keys.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect()
 }
@@ -310,9 +321,7 @@ fn vit_small_matches_timm_tokens() {
         LoadMode::Strict,
     )
     .unwrap();
-    let t32 = model.tokens(x.clone());
-    let model = with_float_dtype(model, FloatDType::F64);
-    let t64 = model.tokens(x.cast(FloatDType::F64));
+    let (t32, t64) = both_precisions(model, &x, |m, x| m.tokens(x));
     check_output(
         "vit tokens",
         t32,
@@ -377,9 +386,7 @@ fn saig_s_matches_its_pytorch_reference_and_the_spec_parameter_count() {
         m["params"].as_u64().unwrap()
     );
     let (model, _) = load_pytorch(model, dir.join("saig_s_64.pth"), &[], LoadMode::Strict).unwrap();
-    let t32 = model.tokens(x.clone());
-    let model = with_float_dtype(model, FloatDType::F64);
-    let t64 = model.tokens(x.cast(FloatDType::F64));
+    let (t32, t64) = both_precisions(model, &x, |m, x| m.tokens(x));
     check_output(
         "saig tokens",
         t32,
@@ -526,9 +533,7 @@ fn vit_at_another_input_size_matches_timm_dynamic_img_size() {
         LoadMode::Strict,
     )
     .unwrap();
-    let t32 = model.tokens(x.clone());
-    let model = with_float_dtype(model, FloatDType::F64);
-    let t64 = model.tokens(x.cast(FloatDType::F64));
+    let (t32, t64) = both_precisions(model, &x, |m, x| m.tokens(x));
     // timm resizes the position embedding in float32 even for a float64 model, so its f64
     // reference carries f32 rounding (~6e-7) at that one step.
     check_output_with(

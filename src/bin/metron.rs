@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use metron::cli::{Cli, Command, eval, knn, synth};
+use metron::cli::{Cli, CliError, Command, datasets, eval, knn, synth};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -9,11 +9,16 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval::run(args),
         Command::Knn(args) => knn::run(args),
         Command::Synth(args) => synth::run(args),
+        Command::Datasets(args) => datasets::run(args),
     };
     match result {
         Ok(text) => {
             println!("{}", text.trim_end());
             ExitCode::SUCCESS
+        }
+        Err(CliError::CheckFailed(report)) => {
+            println!("{}", report.trim_end());
+            ExitCode::from(1)
         }
         Err(e) => {
             eprintln!("error: {e}");

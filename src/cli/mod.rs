@@ -3,6 +3,7 @@
 //! arguments and turns errors into exit codes.
 
 mod common;
+pub mod datasets;
 pub mod eval;
 pub mod knn;
 pub mod progress;
@@ -28,6 +29,8 @@ pub enum Command {
     Knn(knn::KnnArgs),
     /// Write a synthetic labelled embedding set (for trying `eval` and for benchmarks).
     Synth(synth::SynthArgs),
+    /// The dataset registry: `list`, and `check NAME` (counts and every image decoded).
+    Datasets(datasets::DatasetsArgs),
 }
 
 /// What a subcommand can fail with; the binary prints it as one line and exits non-zero.
@@ -43,6 +46,9 @@ pub enum CliError {
     },
     #[error("{0}")]
     Usage(String),
+    /// A check that ran and found problems: the report (already formatted) goes to stdout.
+    #[error("the check found problems")]
+    CheckFailed(String),
     #[error("{path}: {source}")]
     Write {
         path: PathBuf,

@@ -1,0 +1,138 @@
+//! `metron datasets list` and `metron datasets check NAME`: what the registry knows, and
+//! whether a dataset on disk is complete and readable.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+use metron_datasets::{Registry, check_counts, load_image};
+use rayon::prelude::*;
+use serde_json::json;
+
+use super::CliError;
+use super::progress::Bar;
+
+#[derive(Debug, Clone, Args)]
+pub struct DatasetsArgs {
+    /// The registry file (default: ./datasets.toml, else the one in metron's source tree).
+    #[arg(long, global = true)]
+    pub registry: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: DatasetsCommand,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum DatasetsCommand {
+    /// The registered datasets, their readers, roots and expected sizes.
+    List,
+    /// Parses a dataset, decodes every image, and compares the counts with the registry.
+    Check {
+        name: String,
+        /// Dataset root (default: the entry's environment variable, then its default root).
+        #[arg(long)]
+        root: Option<PathBuf>,
+        /// One JSON object: `splits.<name>.images` / `.classes` and an `errors` list.
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        quiet: bool,
+    },
+}
+
+fn registry(path: Option<&Path>) -> Result<Registry, CliError> {
+    let path = match path {
+        Some(p) => p.to_path_buf(),
+        None if Path::new("datasets.toml").is_file() => PathBuf::from("datasets.toml"),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("datasets.toml"),
+    };
+    Registry::load(&path).map_err(|e| CliError::Usage(e.to_string()))
+}
+
+/// Runs the subcommand; `Err` for a failed check carries the report already printed.
+pub fn run(args: &DatasetsArgs) -> Result<String, CliError> {
+    let reg = registry(args.registry.as_deref())?;
+    match &args.command {
+        DatasetsCommand::List => Ok(reg
+            .entries
+            .iter()
+            .map(|(name, e)| {
+                let splits: Vec<String> = e
+                    .splits
+                    .iter()
+                    .map(|(s, c)| format!("{s}: {} images / {} classes", c.images, c.classes))
+                    .collect();
+                format!(
+                    "{name:<12} reader {:<9} root {} (${}) | {}",
+                    e.reader,
+                    e.root,
+                    e.env,
+                    splits.join(", ")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")),
+        DatasetsCommand::Check {
+            name,
+            root,
+            json,
+            quiet,
+        } => {
+            let entry = reg
+                .entry(name)
+                .map_err(|e| CliError::Usage(e.to_string()))?;
+            let ds = reg
+                .read(name, root.as_deref())
+                .map_err(|e| CliError::Usage(e.to_string()))?;
+            let total: usize = ds.splits.iter().map(|s| s.samples.len()).sum();
+            let bar = Bar::new(total, "decoding", *quiet || *json);
+            let mut errors: Vec<String> = ds
+                .splits
+                .iter()
+                .flat_map(|s| &s.samples)
+                .par_bridge()
+                .filter_map(|s| {
+                    let r = load_image(&s.path).err().map(|e| e.to_string());
+                    metron_metrics::Progress::advance(&bar, 1);
+                    r
+                })
+                .collect();
+            bar.finish();
+            errors.sort();
+            errors.extend(check_counts(&ds, entry).iter().map(|m| m.to_string()));
+            let splits: serde_json::Map<String, serde_json::Value> = ds
+                .splits
+                .iter()
+                .map(|s| {
+                    (
+                        s.name.clone(),
+                        json!({"images": s.samples.len(), "classes": s.classes_present()}),
+                    )
+                })
+                .collect();
+            let report = if *json {
+                json!({"dataset": name, "splits": splits, "errors": errors}).to_string()
+            } else {
+                let mut out = String::new();
+                for s in &ds.splits {
+                    let want = entry.splits.get(&s.name);
+                    out.push_str(&format!(
+                        "{:<10} {} images, {} classes{}\n",
+                        s.name,
+                        s.samples.len(),
+                        s.classes_present(),
+                        want.map(|w| format!(" (expected {} / {})", w.images, w.classes))
+                            .unwrap_or_default()
+                    ));
+                }
+                for e in &errors {
+                    out.push_str(&format!("error: {e}\n"));
+                }
+                out
+            };
+            if errors.is_empty() {
+                Ok(report)
+            } else {
+                Err(CliError::CheckFailed(report))
+            }
+        }
+    }
+}

@@ -5,7 +5,7 @@ use std::collections::BinaryHeap;
 
 use rand::seq::SliceRandom as _;
 
-use crate::classes::group_by_class;
+use crate::classes::{check_batch_layout, group_by_class};
 use crate::error::SamplerError;
 use crate::sampler::{BatchSampler, epoch_rng};
 
@@ -64,22 +64,7 @@ impl ClassContiguousSampler {
         seed: u64,
     ) -> Result<Self, SamplerError> {
         let g = samples_per_class;
-        if labels.is_empty() {
-            return Err(SamplerError::EmptyDataset { sampler: NAME });
-        }
-        if batch_size == 0 {
-            return Err(SamplerError::ZeroBatchSize { sampler: NAME });
-        }
-        if g == 0 {
-            return Err(SamplerError::ZeroPerClass { sampler: NAME });
-        }
-        if !batch_size.is_multiple_of(g) {
-            return Err(SamplerError::NotDivisible {
-                sampler: NAME,
-                batch_size,
-                per_class: g,
-            });
-        }
+        check_batch_layout(NAME, labels.len(), batch_size, g)?;
         let classes = group_by_class(labels);
         let k = batch_size / g;
         let capacities: Vec<usize> = classes.iter().map(|c| c.len() / g).collect();

@@ -1,5 +1,7 @@
 //! Grouping dataset indices by label, shared by the class-aware samplers.
 
+use crate::SamplerError;
+
 /// Dataset indices grouped by class: classes in ascending label order, indices ascending within
 /// a class. A fixed order (rather than a hash map's) is what makes epochs reproducible.
 pub(crate) fn group_by_class(labels: &[usize]) -> Vec<Vec<usize>> {
@@ -18,6 +20,33 @@ pub(crate) fn group_by_class(labels: &[usize]) -> Vec<Vec<usize>> {
         }
     }
     classes
+}
+
+/// The checks every class-aware sampler makes: a non-empty dataset, a positive batch size and
+/// per-class count, and a batch size that is a multiple of the per-class count.
+pub(crate) fn check_batch_layout(
+    sampler: &'static str,
+    dataset_len: usize,
+    batch_size: usize,
+    per_class: usize,
+) -> Result<(), SamplerError> {
+    if dataset_len == 0 {
+        return Err(SamplerError::EmptyDataset { sampler });
+    }
+    if batch_size == 0 {
+        return Err(SamplerError::ZeroBatchSize { sampler });
+    }
+    if per_class == 0 {
+        return Err(SamplerError::ZeroPerClass { sampler });
+    }
+    if !batch_size.is_multiple_of(per_class) {
+        return Err(SamplerError::NotDivisible {
+            sampler,
+            batch_size,
+            per_class,
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use rand::Rng as _;
 use rand::seq::SliceRandom as _;
 
-use crate::classes::group_by_class;
+use crate::classes::{check_batch_layout, group_by_class};
 use crate::error::SamplerError;
 use crate::sampler::{BatchSampler, epoch_rng};
 
@@ -54,22 +54,7 @@ impl MPerClassSampler {
         m: usize,
         seed: u64,
     ) -> Result<Self, SamplerError> {
-        if labels.is_empty() {
-            return Err(SamplerError::EmptyDataset { sampler: NAME });
-        }
-        if batch_size == 0 {
-            return Err(SamplerError::ZeroBatchSize { sampler: NAME });
-        }
-        if m == 0 {
-            return Err(SamplerError::ZeroPerClass { sampler: NAME });
-        }
-        if !batch_size.is_multiple_of(m) {
-            return Err(SamplerError::NotDivisible {
-                sampler: NAME,
-                batch_size,
-                per_class: m,
-            });
-        }
+        check_batch_layout(NAME, labels.len(), batch_size, m)?;
         let classes = group_by_class(labels);
         let available: usize = classes.iter().map(|c| c.len().min(m)).sum();
         if available < batch_size {

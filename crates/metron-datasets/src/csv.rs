@@ -6,10 +6,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::{Dataset, DatasetError, Result, Sample, Split};
-
-/// One parsed line: path, class name, box.
-type Row = (std::path::PathBuf, String, Option<[f32; 4]>);
+use crate::table::{Item, class_names, split_from};
+use crate::{Dataset, DatasetError, Result};
 
 /// Reads a dataset CSV.
 pub fn read_csv(path: &Path) -> Result<Dataset> {
@@ -44,7 +42,7 @@ pub fn read_csv(path: &Path) -> Result<Dataset> {
         _ => return Err(err(1, "a box needs all of x1, y1, x2, y2".into())),
     };
     // split -> rows of (path, class name, box)
-    let mut rows: BTreeMap<String, Vec<Row>> = BTreeMap::new();
+    let mut rows: BTreeMap<String, Vec<Item>> = BTreeMap::new();
     for (i, line) in lines {
         let n = i + 1;
         let fields: Vec<&str> = line.split(',').map(str::trim).collect();
@@ -92,22 +90,8 @@ pub fn read_csv(path: &Path) -> Result<Dataset> {
     let splits = rows
         .into_iter()
         .map(|(name, rows)| {
-            let mut classes: Vec<String> = rows.iter().map(|r| r.1.clone()).collect();
-            classes.sort();
-            classes.dedup();
-            let samples = rows
-                .into_iter()
-                .map(|(path, class, bbox)| Sample {
-                    path,
-                    label: classes.binary_search(&class).expect("class listed"),
-                    bbox,
-                })
-                .collect();
-            Split {
-                name,
-                samples,
-                classes,
-            }
+            let classes = class_names(rows.iter().map(|r| &r.1));
+            split_from(&name, rows, &classes)
         })
         .collect();
     Ok(Dataset {

@@ -78,6 +78,9 @@ impl Registry {
         let root = self.root(name, root)?;
         let mut dataset = match entry.reader.as_str() {
             "omniglot" => crate::read_omniglot(&root)?,
+            "cub" => crate::read_cub(&root)?,
+            "sop" => crate::read_sop(&root)?,
+            "inshop" => crate::read_inshop(&root)?,
             "csv" => {
                 let file = entry.file.as_deref().ok_or_else(|| {
                     DatasetError::Registry(format!("{name}: the csv reader needs `file`"))
@@ -86,7 +89,7 @@ impl Registry {
             }
             other => {
                 return Err(DatasetError::Registry(format!(
-                    "{name}: unknown reader '{other}' (omniglot, csv)"
+                    "{name}: unknown reader '{other}' (omniglot, cub, sop, inshop, csv)"
                 )));
             }
         };

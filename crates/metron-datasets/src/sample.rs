@@ -17,7 +17,8 @@ pub struct Sample {
 pub struct Split {
     pub name: String,
     pub samples: Vec<Sample>,
-    /// `classes[label]` is the dataset's own name of the class.
+    /// `classes[label]` is the dataset's own name of the class. Splits that are compared with
+    /// each other (query and gallery) share one list, so their labels compare directly.
     pub classes: Vec<String>,
 }
 

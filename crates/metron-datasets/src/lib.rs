@@ -1,8 +1,9 @@
 //! Dataset readers in the datasets' native layouts, the `datasets.toml` registry with expected
-//! counts, and image decoding. (So far: Omniglot, CUB-200-2011, SOP, In-shop and a generic CSV.)
+//! counts, and image decoding. (So far: Omniglot, CUB-200-2011, SOP, In-shop, MNIST / Fashion-MNIST and a generic CSV.)
 
 mod csv;
 mod error;
+mod idx;
 mod image_io;
 mod omniglot;
 mod registry;
@@ -12,6 +13,7 @@ mod table;
 
 pub use csv::read_csv;
 pub use error::{DatasetError, Result};
+pub use idx::{IdxDataset, IdxSplit, read_idx, read_idx_dataset};
 pub use image_io::{DecodedImage, load_image};
 pub use omniglot::read_omniglot;
 pub use registry::{CountMismatch, DatasetEntry, ExpectedCounts, Registry, check_counts};

@@ -1,6 +1,7 @@
 //! Dataset readers in the datasets' native layouts, the `datasets.toml` registry with expected
-//! counts, and image decoding. (So far: Omniglot, CUB-200-2011, SOP, In-shop, MNIST / Fashion-MNIST and a generic CSV.)
+//! counts, and image decoding. (So far: Omniglot, CUB-200-2011, SOP, In-shop, MNIST / Fashion-MNIST, CVUSA, VIGOR and a generic CSV.)
 
+mod cross_view;
 mod csv;
 mod error;
 mod idx;
@@ -11,6 +12,7 @@ mod retrieval_sets;
 mod sample;
 mod table;
 
+pub use cross_view::{PairSplit, VigorPanorama, VigorSplit, read_cvusa, read_vigor};
 pub use csv::read_csv;
 pub use error::{DatasetError, Result};
 pub use idx::{IdxDataset, IdxSplit, read_idx, read_idx_dataset};

@@ -30,6 +30,10 @@ fn fixtures() -> Option<PathBuf> {
     None
 }
 
+fn read_meta(dir: &std::path::Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).unwrap()).unwrap()
+}
+
 fn device() -> Device {
     metron_core::parse_device("cpu").unwrap()
 }
@@ -69,8 +73,7 @@ fn config(name: &str) -> ResNetConfig {
 fn resnets_match_torchvision_outputs_and_parameter_counts() {
     let Some(dir) = fixtures() else { return };
     let device = device();
-    let meta: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).unwrap()).unwrap();
+    let meta = read_meta(&dir);
     let x: Tensor<4> = load_npy(dir.join("input_2x3x64x64.npy"), &device);
     for name in [
         "resnet18",
@@ -255,8 +258,7 @@ fn owned_keys(keys: &[(String, String)]) -> Vec<(&str, &str)> {
 fn vgg16_matches_torchvision_including_wgol_stages() {
     let Some(dir) = fixtures() else { return };
     let device = device();
-    let meta: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).unwrap()).unwrap();
+    let meta = read_meta(&dir);
     let m = &meta["vgg16"];
     let x: Tensor<4> = load_npy(dir.join("input_2x3x64x64.npy"), &device);
     let model = Vgg16Config { num_classes: None }.init(&device);
@@ -305,8 +307,7 @@ fn vgg16_matches_torchvision_including_wgol_stages() {
 fn vit_small_matches_timm_tokens() {
     let Some(dir) = fixtures() else { return };
     let device = device();
-    let meta: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).unwrap()).unwrap();
+    let meta = read_meta(&dir);
     let m = &meta["vit_small_patch16_64"];
     let x: Tensor<4> = load_npy(dir.join("input_2x3x64x64.npy"), &device);
     let model = VitConfig::vit_small_patch16(64).init(&device).unwrap();
@@ -376,8 +377,7 @@ fn saig_s_matches_its_pytorch_reference_and_the_spec_parameter_count() {
         2_488_320 + 22 * 592_128 + 256 * 384 + 768
     );
     let Some(dir) = fixtures() else { return };
-    let meta: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).unwrap()).unwrap();
+    let meta = read_meta(&dir);
     let m = &meta["saig_s_64"];
     let x: Tensor<4> = load_npy(dir.join("input_2x3x64x64.npy"), &device);
     let model = SaigConfig::saig_s([64, 64]).init(&device).unwrap();
@@ -522,8 +522,7 @@ fn safetensors_checkpoints_load_like_pth() {
 fn vit_at_another_input_size_matches_timm_dynamic_img_size() {
     let Some(dir) = fixtures() else { return };
     let device = device();
-    let meta: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).unwrap()).unwrap();
+    let meta = read_meta(&dir);
     let x: Tensor<4> = load_npy(dir.join("input_2x3x96x80.npy"), &device);
     let model = VitConfig::vit_small_patch16(64).init(&device).unwrap();
     let (model, _) = load_pytorch(

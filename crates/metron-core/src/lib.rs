@@ -7,6 +7,7 @@ pub mod device;
 pub mod error;
 pub mod io;
 pub mod seed;
+pub mod tensor;
 
 pub use device::{DeviceSpec, parse_device};
 pub use error::{Error, Result};

@@ -177,14 +177,17 @@ fn kmeans_once<T: Real>(
             }
         }
         // An empty cluster takes over the point farthest from its centroid, the usual
-        // deterministic repair.
-        let mut far: Vec<usize> = (0..n).collect();
-        far.sort_by(|&a, &b| {
-            nn.values[b]
-                .partial_cmp(&nn.values[a])
-                .expect("finite")
-                .then(a.cmp(&b))
-        });
+        // deterministic repair; the ranking is only built when some cluster is empty.
+        let mut far: Vec<usize> = Vec::new();
+        if counts.contains(&0) {
+            far = (0..n).collect();
+            far.sort_by(|&a, &b| {
+                nn.values[b]
+                    .partial_cmp(&nn.values[a])
+                    .expect("finite")
+                    .then(a.cmp(&b))
+            });
+        }
         let mut far = far.into_iter();
         for ((mut centroid, &count), sum) in centroids
             .outer_iter_mut()

@@ -11,5 +11,8 @@ pub use metron_losses as losses;
 pub use metron_metrics as metrics;
 pub use metron_optim as optim;
 pub use metron_samplers as samplers;
+pub use metron_train as train;
+pub use metron_viz as viz;
 
 pub mod cli;
+pub mod recipes;

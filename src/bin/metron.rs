@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use metron::cli::{Cli, CliError, Command, datasets, eval, knn, synth};
+use metron::cli::{Cli, CliError, Command, datasets, embed, eval, knn, synth};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -10,6 +10,8 @@ fn main() -> ExitCode {
         Command::Knn(args) => knn::run(args),
         Command::Synth(args) => synth::run(args),
         Command::Datasets(args) => datasets::run(args),
+        Command::Embed(args) => embed::run_embed(args),
+        Command::Search(args) => embed::run_search(args),
     };
     match result {
         Ok(text) => {

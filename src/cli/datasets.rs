@@ -38,7 +38,8 @@ pub enum DatasetsCommand {
     },
 }
 
-fn registry(path: Option<&Path>) -> Result<Registry, CliError> {
+/// The registry at `path`, else `./datasets.toml`, else the one in metron's source tree.
+pub fn registry(path: Option<&Path>) -> Result<Registry, CliError> {
     let path = match path {
         Some(p) => p.to_path_buf(),
         None if Path::new("datasets.toml").is_file() => PathBuf::from("datasets.toml"),
@@ -61,7 +62,7 @@ pub fn run(args: &DatasetsArgs) -> Result<String, CliError> {
                     .map(|(s, c)| format!("{s}: {} images / {} classes", c.images, c.classes))
                     .collect();
                 format!(
-                    "{name:<12} reader {:<9} root {} (${}) | {}",
+                    "{name:<12} reader {:<17} root {} (${}) | {}",
                     e.reader,
                     e.root,
                     e.env,

@@ -4,6 +4,7 @@
 
 mod common;
 pub mod datasets;
+pub mod embed;
 pub mod eval;
 pub mod knn;
 pub mod progress;
@@ -31,6 +32,10 @@ pub enum Command {
     Synth(synth::SynthArgs),
     /// The dataset registry: `list`, and `check NAME` (counts and every image decoded).
     Datasets(datasets::DatasetsArgs),
+    /// Embed a dataset split with a trained checkpoint (embeddings.npy, labels.npy, paths.txt).
+    Embed(embed::EmbedArgs),
+    /// Find the nearest gallery images of query images with a trained checkpoint.
+    Search(embed::SearchArgs),
 }
 
 /// What a subcommand can fail with; the binary prints it as one line and exits non-zero.

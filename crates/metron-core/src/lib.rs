@@ -12,4 +12,4 @@ pub mod tensor;
 pub use device::{DeviceSpec, parse_device};
 pub use error::{Error, Result};
 pub use io::{Embeddings, Labels, read_embeddings, read_labels, write_npy};
-pub use seed::{rng_from_seed, split_seed};
+pub use seed::{rng_from_seed, seeded_init, split_seed};

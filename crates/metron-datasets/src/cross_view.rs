@@ -1,10 +1,11 @@
-//! Cross-view geo-localisation datasets: CVUSA and VIGOR, in their distributed layouts.
+//! Cross-view geo-localisation datasets: CVUSA, CVACT and VIGOR, in their distributed layouts.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use crate::mat::{MatData, parse_mat};
 use crate::table::read_table;
-use crate::{DatasetError, Result};
+use crate::{DatasetError, Result, Sample, Split};
 
 /// Aligned satellite / ground pairs of one split (row i of one matches row i of the other).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,6 +13,35 @@ pub struct PairSplit {
     pub name: String,
     pub satellite: Vec<PathBuf>,
     pub ground: Vec<PathBuf>,
+}
+
+impl PairSplit {
+    /// The pairs as two retrieval splits, `<name>-ground` (the queries) and `<name>-satellite`
+    /// (the gallery), so the registry, `metron datasets check` and the evaluation see them like
+    /// any query/gallery dataset: each pair is one class (its location), named by its
+    /// zero-padded index, so label i is pair i in both splits and the labels compare directly.
+    pub fn to_splits(&self) -> [Split; 2] {
+        let n = self.ground.len().min(self.satellite.len());
+        let width = n.saturating_sub(1).to_string().len();
+        let classes: Vec<String> = (0..n).map(|i| format!("{i:0width$}")).collect();
+        let split = |side: &str, paths: &[PathBuf]| Split {
+            name: format!("{}-{side}", self.name),
+            samples: paths[..n]
+                .iter()
+                .enumerate()
+                .map(|(label, p)| Sample {
+                    path: p.clone(),
+                    label,
+                    bbox: None,
+                })
+                .collect(),
+            classes: classes.clone(),
+        };
+        [
+            split("ground", &self.ground),
+            split("satellite", &self.satellite),
+        ]
+    }
 }
 
 /// CVUSA: `splits/train-19zl.csv` and `splits/val-19zl.csv` with lines
@@ -59,6 +89,128 @@ pub fn read_cvusa(root: &Path, polar: bool) -> Result<Vec<PairSplit>> {
             })
         })
         .collect()
+}
+
+/// Which CVACT image folders [`read_cvact`] pairs (SAIG's `--polar` and its non-polar quirk).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CvactLayout {
+    /// Both splits: `polar_streetview1/<id>_grdView.png` with `polar_map1/<id>_satView_polish.png`
+    /// (satellite images polar-transformed beforehand, as SAIG's `--polar 1` expects).
+    Polar,
+    /// Both splits: `streetview/<id>_grdView.jpg` with `satview_polish/<id>_satView_polish.png`
+    /// (SAIG's non-polar training layout, used for validation too).
+    NonPolar,
+    /// SAIG's non-polar code as published: training as [`CvactLayout::NonPolar`], but
+    /// validation reads `polar_streetview1/<id>_grdView.png` with
+    /// `satview_polish/<id>_satView_polish.jpg`. Kept to reproduce its numbers.
+    NonPolarSaigVal,
+}
+
+impl CvactLayout {
+    fn paths(self, root: &Path, id: &str, val: bool) -> (PathBuf, PathBuf) {
+        let (ground, sat) = match (self, val) {
+            (CvactLayout::Polar, _) => (
+                format!("polar_streetview1/{id}_grdView.png"),
+                format!("polar_map1/{id}_satView_polish.png"),
+            ),
+            (CvactLayout::NonPolarSaigVal, true) => (
+                format!("polar_streetview1/{id}_grdView.png"),
+                format!("satview_polish/{id}_satView_polish.jpg"),
+            ),
+            _ => (
+                format!("streetview/{id}_grdView.jpg"),
+                format!("satview_polish/{id}_satView_polish.png"),
+            ),
+        };
+        (root.join(ground), root.join(sat))
+    }
+}
+
+/// CVACT (`ANU_data_small`): the splits of `<root>/ACT_data.mat` (SAIG reads it from its
+/// working directory; copy it into the root), images laid out as `layout` says.
+pub fn read_cvact(root: &Path, layout: CvactLayout) -> Result<Vec<PairSplit>> {
+    if !root.is_dir() {
+        return Err(DatasetError::MissingRoot {
+            path: root.to_path_buf(),
+            env: "METRON_CVACT_ROOT".into(),
+        });
+    }
+    let path = root.join("ACT_data.mat");
+    let bytes = std::fs::read(&path).map_err(|e| DatasetError::io(&path, e))?;
+    parse_cvact(root, &bytes, layout)
+}
+
+/// [`read_cvact`] on the bytes of `ACT_data.mat` (errors name `<root>/ACT_data.mat`).
+///
+/// `panoIds` (a char matrix, one id per row, or a cell array of strings) names the locations;
+/// `trainSet.trainInd` and `valSet.valInd` index it from 1, giving the `train` and `val`
+/// splits in that order.
+pub fn parse_cvact(root: &Path, mat: &[u8], layout: CvactLayout) -> Result<Vec<PairSplit>> {
+    let path = root.join("ACT_data.mat");
+    let file = parse_mat(&path, mat)?;
+    let fail = |what: String| DatasetError::Layout {
+        path: path.clone(),
+        what,
+    };
+    let ids = file
+        .get("panoIds")
+        .ok_or_else(|| fail("no variable 'panoIds'".into()))?;
+    let ids = ids.strings().ok_or_else(|| {
+        fail(format!(
+            "'panoIds' is a {}, expected a char matrix or a cell array of strings",
+            ids.class_name()
+        ))
+    })?;
+    if let Some(k) = ids.iter().position(String::is_empty) {
+        return Err(fail(format!("panoIds({}) is empty", k + 1)));
+    }
+    [
+        ("train", "trainSet", "trainInd"),
+        ("val", "valSet", "valInd"),
+    ]
+    .into_iter()
+    .map(|(name, set, field)| {
+        let var = file
+            .get(set)
+            .ok_or_else(|| fail(format!("no variable '{set}'")))?;
+        if !matches!(var.data, MatData::Struct { .. }) {
+            return Err(fail(format!(
+                "'{set}' is a {}, expected a struct",
+                var.class_name()
+            )));
+        }
+        let index = var
+            .field(0, field)
+            .ok_or_else(|| fail(format!("'{set}' has no field '{field}'")))?;
+        let index = index.numbers().ok_or_else(|| {
+            fail(format!(
+                "{set}.{field} is a {}, expected numbers",
+                index.class_name()
+            ))
+        })?;
+        if index.is_empty() {
+            return Err(fail(format!("{set}.{field} is empty (no {name} pairs)")));
+        }
+        let (mut satellite, mut ground) = (Vec::new(), Vec::new());
+        for (k, &v) in index.iter().enumerate() {
+            if v.fract() != 0.0 || !(1.0..=ids.len() as f64).contains(&v) {
+                return Err(fail(format!(
+                    "{set}.{field}({}) = {v} is not an index into panoIds (1..{})",
+                    k + 1,
+                    ids.len()
+                )));
+            }
+            let (g, s) = layout.paths(root, &ids[v as usize - 1], name == "val");
+            ground.push(g);
+            satellite.push(s);
+        }
+        Ok(PairSplit {
+            name: name.into(),
+            satellite,
+            ground,
+        })
+    })
+    .collect()
 }
 
 /// One VIGOR panorama: its image, the global indices of its positive and three semi-positive

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::{Dataset, DatasetError, Result};
+use crate::{CvactLayout, Dataset, DatasetError, Result};
 
 /// Expected size of one split.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -18,7 +18,7 @@ pub struct ExpectedCounts {
 /// One dataset of the registry.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct DatasetEntry {
-    /// Which reader parses it (`omniglot`, `csv`).
+    /// Which reader parses it: one of [`READERS`].
     pub reader: String,
     /// Default root, relative to the folder of `datasets.toml` unless absolute.
     pub root: String,
@@ -27,8 +27,31 @@ pub struct DatasetEntry {
     /// For the `csv` reader: the CSV file, relative to the root.
     #[serde(default)]
     pub file: Option<String>,
+    /// For the `inaturalist-lists` reader: split name -> list file, relative to the root.
+    #[serde(default)]
+    pub lists: BTreeMap<String, String>,
     pub splits: BTreeMap<String, ExpectedCounts>,
 }
+
+/// The reader names an entry may give. Variants of one layout are separate readers
+/// (`cvact-polar`), so an entry stays a plain name and a root.
+pub const READERS: [&str; 15] = [
+    "omniglot",
+    "cub",
+    "cars196",
+    "sop",
+    "inshop",
+    "csv",
+    "cvusa",
+    "cvusa-polar",
+    "cvact",
+    "cvact-polar",
+    "cvact-saig-val",
+    "inaturalist-json",
+    "inaturalist-lists",
+    "wgol-cub",
+    "wgol-ilsvrc",
+];
 
 /// The parsed `datasets.toml`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,13 +95,16 @@ impl Registry {
         })
     }
 
-    /// Parses dataset `name` with its reader.
+    /// Parses dataset `name` with its reader. A cross-view dataset reads as the splits of
+    /// [`crate::PairSplit::to_splits`] (`train-ground`, `train-satellite`, ...); a WGOL one as
+    /// its [`crate::LocalizationDataset::dataset`] (first box per image).
     pub fn read(&self, name: &str, root: Option<&Path>) -> Result<Dataset> {
         let entry = self.entry(name)?;
         let root = self.root(name, root)?;
         let mut dataset = match entry.reader.as_str() {
             "omniglot" => crate::read_omniglot(&root)?,
             "cub" => crate::read_cub(&root)?,
+            "cars196" => crate::read_cars196(&root)?,
             "sop" => crate::read_sop(&root)?,
             "inshop" => crate::read_inshop(&root)?,
             "csv" => {
@@ -87,15 +113,60 @@ impl Registry {
                 })?;
                 crate::read_csv(&root.join(file))?
             }
-            other => {
-                return Err(DatasetError::Registry(format!(
-                    "{name}: unknown reader '{other}' (omniglot, cub, sop, inshop, csv)"
-                )));
+            "cvusa" | "cvusa-polar" | "cvact" | "cvact-polar" | "cvact-saig-val" => Dataset {
+                name: name.into(),
+                splits: self
+                    .read_pairs(name, Some(&root))?
+                    .iter()
+                    .flat_map(crate::PairSplit::to_splits)
+                    .collect(),
+            },
+            "inaturalist-json" => crate::read_inaturalist_json(&root)?,
+            "inaturalist-lists" => {
+                if entry.lists.is_empty() {
+                    return Err(DatasetError::Registry(format!(
+                        "{name}: the inaturalist-lists reader needs `lists.<split> = \"file\"`"
+                    )));
+                }
+                let lists: Vec<(&str, &Path)> = entry
+                    .lists
+                    .iter()
+                    .map(|(s, f)| (s.as_str(), Path::new(f)))
+                    .collect();
+                crate::read_inaturalist_lists(&root, &lists)?
             }
+            "wgol-cub" => crate::read_wgol(&root, crate::WgolSet::Cub)?.dataset,
+            "wgol-ilsvrc" => crate::read_wgol(&root, crate::WgolSet::Ilsvrc)?.dataset,
+            other => return Err(unknown_reader(name, other)),
         };
         dataset.name = name.to_string();
         Ok(dataset)
     }
+
+    /// The satellite / ground pairs of cross-view dataset `name` (readers `cvusa`,
+    /// `cvusa-polar`, `cvact`, `cvact-polar`, `cvact-saig-val`).
+    pub fn read_pairs(&self, name: &str, root: Option<&Path>) -> Result<Vec<crate::PairSplit>> {
+        let entry = self.entry(name)?;
+        let root = self.root(name, root)?;
+        match entry.reader.as_str() {
+            "cvusa" => crate::read_cvusa(&root, false),
+            "cvusa-polar" => crate::read_cvusa(&root, true),
+            "cvact" => crate::read_cvact(&root, CvactLayout::NonPolar),
+            "cvact-polar" => crate::read_cvact(&root, CvactLayout::Polar),
+            "cvact-saig-val" => crate::read_cvact(&root, CvactLayout::NonPolarSaigVal),
+            other if READERS.contains(&other) => Err(DatasetError::Registry(format!(
+                "{name}: reader '{other}' does not give satellite / ground pairs"
+            ))),
+            other => Err(unknown_reader(name, other)),
+        }
+    }
+}
+
+fn unknown_reader(name: &str, reader: &str) -> DatasetError {
+    DatasetError::Registry(format!(
+        "{name}: unknown reader '{reader}' ({})",
+        READERS.join(", ")
+    ))
 }
 
 /// One difference between what a dataset holds and what the registry expects.

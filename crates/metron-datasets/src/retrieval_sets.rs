@@ -1,13 +1,14 @@
 //! The deep-metric-learning retrieval benchmarks in their distributed layouts: CUB-200-2011,
-//! Stanford Online Products and In-shop Clothes.
+//! Cars196, Stanford Online Products and In-shop Clothes.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use crate::mat::{MatData, parse_mat};
 use crate::table::{Item, class_names, read_table, split_from};
 use crate::{Dataset, DatasetError, Result};
 
-fn require_root(root: &Path, env: &str) -> Result<()> {
+pub(crate) fn require_root(root: &Path, env: &str) -> Result<()> {
     if root.is_dir() {
         Ok(())
     } else {
@@ -73,6 +74,127 @@ pub fn read_cub(root: &Path) -> Result<Dataset> {
     Ok(Dataset {
         name: "cub".into(),
         splits: vec![split("train", train), split("test", test)],
+    })
+}
+
+/// Cars196 (Stanford Cars) for retrieval (CGD / AntiMetric): `<root>/cars_annos.mat`, images
+/// under `<root>/car_ims/`. Classes 1-98 train, 99-196 test (the file's own `test` flag, the
+/// official classification split, is not used); boxes are the file's `bbox_x1, y1, x2, y2`.
+pub fn read_cars196(root: &Path) -> Result<Dataset> {
+    require_root(root, "METRON_CARS196_ROOT")?;
+    let path = root.join("cars_annos.mat");
+    let bytes = std::fs::read(&path).map_err(|e| DatasetError::io(&path, e))?;
+    parse_cars196(root, &bytes)
+}
+
+/// [`read_cars196`] on the bytes of `cars_annos.mat` (errors name `<root>/cars_annos.mat`).
+///
+/// The `annotations` struct array gives each image's `relative_im_path`, box and `class`
+/// (1..196). Classes are named by the `class_names` cell array where the file has one (the
+/// distributed file does), else by their zero-padded number, so either way sorted names keep
+/// one label per class.
+pub fn parse_cars196(root: &Path, mat: &[u8]) -> Result<Dataset> {
+    let path = root.join("cars_annos.mat");
+    let file = parse_mat(&path, mat)?;
+    let fail = |what: String| DatasetError::Layout {
+        path: path.clone(),
+        what,
+    };
+    let ann = file
+        .get("annotations")
+        .ok_or_else(|| fail("no variable 'annotations'".into()))?;
+    let MatData::Struct { fields, .. } = &ann.data else {
+        return Err(fail(format!(
+            "'annotations' is a {}, expected a struct array",
+            ann.class_name()
+        )));
+    };
+    const NUMBERS: [&str; 5] = ["bbox_x1", "bbox_y1", "bbox_x2", "bbox_y2", "class"];
+    if let Some(missing) = std::iter::once("relative_im_path")
+        .chain(NUMBERS)
+        .find(|f| !fields.iter().any(|g| g == f))
+    {
+        return Err(fail(format!("'annotations' has no field '{missing}'")));
+    }
+    let names = match file.get("class_names") {
+        None => None,
+        Some(c) => {
+            let names = c.strings().ok_or_else(|| {
+                fail(format!(
+                    "'class_names' is a {}, expected a cell array of strings",
+                    c.class_name()
+                ))
+            })?;
+            let mut seen = std::collections::HashSet::new();
+            if let Some(dup) = names.iter().find(|n| !seen.insert(*n)) {
+                return Err(fail(format!("'class_names' lists '{dup}' twice")));
+            }
+            Some(names)
+        }
+    };
+    let (mut train, mut test) = (Vec::new(), Vec::new());
+    for i in 0..ann.numel() {
+        let at = |f: &str| format!("annotations({}).{f}", i + 1);
+        let field = |f: &str| {
+            ann.field(i, f)
+                .ok_or_else(|| fail(format!("{} is missing", at(f))))
+        };
+        let rel = field("relative_im_path")?
+            .string()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                fail(format!(
+                    "{} is not a non-empty string",
+                    at("relative_im_path")
+                ))
+            })?;
+        let mut v = [0.0f64; 5];
+        for (k, f) in NUMBERS.iter().enumerate() {
+            v[k] = field(f)?
+                .scalar()
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| fail(format!("{} is not a finite number", at(f))))?;
+        }
+        let class = v[4];
+        if class.fract() != 0.0 || !(1.0..=196.0).contains(&class) {
+            return Err(fail(format!("{} = {class} is outside 1..196", at("class"))));
+        }
+        let class = class as usize;
+        let bbox = [v[0] as f32, v[1] as f32, v[2] as f32, v[3] as f32];
+        if bbox[2] < bbox[0] || bbox[3] < bbox[1] {
+            return Err(fail(format!(
+                "annotations({}): box {bbox:?} has x2 < x1 or y2 < y1",
+                i + 1
+            )));
+        }
+        let name = match &names {
+            Some(n) => n.get(class - 1).cloned().ok_or_else(|| {
+                fail(format!(
+                    "{} = {class} but 'class_names' has only {} entries",
+                    at("class"),
+                    n.len()
+                ))
+            })?,
+            None => format!("{class:03}"),
+        };
+        let item = (root.join(rel), name, Some(bbox));
+        if class <= 98 { &mut train } else { &mut test }.push(item);
+    }
+    let split = |name: &str, items: Vec<Item>, which: &str| {
+        if items.is_empty() {
+            return Err(fail(format!(
+                "no images of classes {which} (the {name} split)"
+            )));
+        }
+        let classes = class_names(items.iter().map(|i| &i.1));
+        Ok(split_from(name, items, &classes))
+    };
+    Ok(Dataset {
+        name: "cars196".into(),
+        splits: vec![
+            split("train", train, "1-98")?,
+            split("test", test, "99-196")?,
+        ],
     })
 }
 

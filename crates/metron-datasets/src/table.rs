@@ -34,17 +34,29 @@ impl Row {
 /// exactly `fields` whitespace-separated fields.
 pub(crate) fn read_table(path: &Path, skip: usize, fields: usize) -> Result<Vec<Row>> {
     let text = std::fs::read_to_string(path).map_err(|e| DatasetError::io(path, e))?;
+    parse_table(path, &text, skip, Some(fields))
+}
+
+/// [`read_table`] on the text of `path`; with `fields` `None` lines may have any number.
+pub(crate) fn parse_table(
+    path: &Path,
+    text: &str,
+    skip: usize,
+    fields: Option<usize>,
+) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     for (i, line) in text.lines().enumerate().skip(skip) {
         if line.trim().is_empty() {
             continue;
         }
         let f: Vec<String> = line.split_whitespace().map(str::to_string).collect();
-        if f.len() != fields {
+        if let Some(want) = fields
+            && f.len() != want
+        {
             return Err(DatasetError::Line {
                 path: path.to_path_buf(),
                 line: i + 1,
-                what: format!("{} fields, expected {fields}", f.len()),
+                what: format!("{} fields, expected {want}", f.len()),
             });
         }
         rows.push(Row {

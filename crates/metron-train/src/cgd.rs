@@ -1,0 +1,222 @@
+//! CGD (Jun et al., "Combination of Multiple Global Descriptors for Image Retrieval"): a ResNet
+//! trunk, the multi-descriptor head, and its loss (label-smoothed, temperature-scaled cross
+//! entropy on the auxiliary classifier + batch-hard triplet on the embedding, weight 1:1).
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use metron_backbones::{ResNet, ResNetConfig};
+use metron_descriptors::{CgdHead, CgdHeadConfig};
+use metron_losses::{CgdBatchHardTripletLoss, LabelSmoothingCrossEntropy};
+
+use crate::{LossOutput, Result, TrainError, TrainModel};
+
+/// Everything that defines a CGD model and its loss. Defaults are the paper's (section 4 of the
+/// seed spec): ResNet-50 with layer3 stride 1 and frozen BatchNorm, SG, 1536-d.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CgdModelConfig {
+    /// `resnet18`, `resnet34`, `resnet50` or `resnext50_32x4d`.
+    pub backbone: String,
+    /// Stem / stage-1 width of the ResNet (64 = torchvision; smaller for CPU runs).
+    pub base_width: usize,
+    pub layer3_stride_1: bool,
+    pub frozen_batch_norm: bool,
+    /// Global descriptors, e.g. `SG` (the first one feeds the auxiliary classifier).
+    pub descriptors: String,
+    pub feature_dim: usize,
+    /// Training classes (the auxiliary classifier's outputs).
+    pub num_classes: usize,
+    pub label_smoothing: f64,
+    pub temperature: f64,
+    pub margin: f64,
+}
+
+impl CgdModelConfig {
+    /// The paper's model for `num_classes` training classes.
+    pub fn paper(num_classes: usize) -> Self {
+        CgdModelConfig {
+            backbone: "resnet50".into(),
+            base_width: 64,
+            layer3_stride_1: true,
+            frozen_batch_norm: true,
+            descriptors: "SG".into(),
+            feature_dim: 1536,
+            num_classes,
+            label_smoothing: 0.1,
+            temperature: 0.5,
+            margin: 0.1,
+        }
+    }
+
+    fn resnet(&self) -> Result<ResNetConfig> {
+        let base = match self.backbone.as_str() {
+            "resnet18" => ResNetConfig::resnet18(),
+            "resnet34" => ResNetConfig::resnet34(),
+            "resnet50" => ResNetConfig::resnet50(),
+            "resnext50_32x4d" => ResNetConfig::resnext50_32x4d(),
+            other => {
+                return Err(TrainError::Config(format!(
+                    "CGD backbone '{other}' is not a ResNet (resnet18, resnet34, resnet50, \
+                     resnext50_32x4d)"
+                )));
+            }
+        };
+        Ok(base
+            .with_base_width(self.base_width)
+            .with_layer3_stride_1(self.layer3_stride_1)
+            .with_frozen_batch_norm(self.frozen_batch_norm))
+    }
+
+    /// Builds the model with random weights (`device.seed(..)` first for a reproducible init).
+    pub fn init(&self, device: &Device) -> Result<CgdModel> {
+        if !(0.0..1.0).contains(&self.label_smoothing)
+            || self.temperature <= 0.0
+            || self.margin < 0.0
+        {
+            return Err(TrainError::Config(format!(
+                "CGD loss needs 0 <= label_smoothing < 1, temperature > 0, margin >= 0; got {}, {}, {}",
+                self.label_smoothing, self.temperature, self.margin
+            )));
+        }
+        let resnet = self.resnet()?;
+        let head = CgdHeadConfig::new(self.num_classes)
+            .with_descriptors(&self.descriptors)
+            .with_feature_dim(self.feature_dim)
+            .with_in_channels(resnet.out_channels())
+            .init(device)?;
+        Ok(CgdModel {
+            backbone: resnet.init(device)?,
+            head,
+            config: self.clone(),
+        })
+    }
+}
+
+/// A CGD network: ResNet feature map -> [`CgdHead`].
+#[derive(Module, Debug)]
+pub struct CgdModel {
+    pub backbone: ResNet,
+    pub head: CgdHead,
+    #[module(skip)]
+    pub config: CgdModelConfig,
+}
+
+impl CgdModel {
+    /// Rebuilds the model a checkpoint (`last.ckpt` / `best.ckpt`) was trained as and loads its
+    /// weights; also returns the run state (history, test-time preprocessing).
+    pub fn from_checkpoint(
+        path: &std::path::Path,
+        device: &Device,
+    ) -> Result<(CgdModel, crate::TrainState)> {
+        let ck = crate::read_checkpoint(path)?;
+        let state: crate::TrainState = ck.state(path)?;
+        let arch = &state.architecture;
+        if arch["kind"] != "cgd" {
+            return Err(TrainError::run_file(
+                path,
+                format!("holds a '{}' model, not a CGD model", arch["kind"]),
+            ));
+        }
+        let config: CgdModelConfig = serde_json::from_value(arch["config"].clone())
+            .map_err(|e| TrainError::run_file(path, format!("model config: {e}")))?;
+        let model = ck.load_model(config.init(device)?, path)?;
+        Ok((model, state))
+    }
+}
+
+impl TrainModel for CgdModel {
+    fn loss(&self, images: Tensor<4>, labels: &[i64]) -> Result<LossOutput> {
+        let out = self.head.forward(self.backbone.features(images));
+        let ce = LabelSmoothingCrossEntropy {
+            epsilon: self.config.label_smoothing,
+            temperature: self.config.temperature,
+        }
+        .forward(out.logits, labels)?;
+        let triplet = CgdBatchHardTripletLoss {
+            margin: self.config.margin,
+        }
+        .forward(out.embedding, labels)?;
+        Ok(LossOutput {
+            total: ce.clone() + triplet.clone(),
+            parts: vec![("cross_entropy", ce), ("triplet", triplet)],
+        })
+    }
+
+    fn embed(&self, images: Tensor<4>) -> Tensor<2> {
+        self.head.forward(self.backbone.features(images)).embedding
+    }
+
+    fn architecture(&self) -> serde_json::Value {
+        serde_json::json!({ "kind": "cgd", "config": self.config })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny(num_classes: usize) -> CgdModelConfig {
+        CgdModelConfig {
+            backbone: "resnet18".into(),
+            base_width: 8,
+            layer3_stride_1: true,
+            frozen_batch_norm: false,
+            descriptors: "SG".into(),
+            feature_dim: 16,
+            ..CgdModelConfig::paper(num_classes)
+        }
+    }
+
+    #[test]
+    fn embeddings_are_unit_rows_of_feature_dim() {
+        let device = metron_core::parse_device("cpu").unwrap();
+        device.seed(0);
+        let model = tiny(3).init(&device).unwrap();
+        let x = Tensor::<4>::random([2, 3, 32, 32], burn::tensor::Distribution::Default, &device);
+        let e = model.embed(x).into_data().try_into_vec_as::<f32>().unwrap();
+        assert_eq!(e.len(), 2 * 16);
+        for row in e.chunks(16) {
+            let n: f32 = row.iter().map(|v| v * v).sum();
+            assert!((n - 1.0).abs() < 1e-5, "{n}");
+        }
+    }
+
+    #[test]
+    fn the_loss_is_the_sum_of_its_parts() {
+        let device = metron_core::parse_device("cpu").unwrap().autodiff();
+        device.seed(1);
+        let model = tiny(2).init(&device).unwrap();
+        let x = Tensor::<4>::random([4, 3, 32, 32], burn::tensor::Distribution::Default, &device);
+        let out = model.loss(x, &[0, 0, 1, 1]).unwrap();
+        let v = |t: &Tensor<1>| t.clone().into_scalar::<f64>();
+        let sum: f64 = out.parts.iter().map(|(_, t)| v(t)).sum();
+        assert!((v(&out.total) - sum).abs() < 1e-6);
+        // Cross entropy over 2 classes at init is near ln 2 / T-scaled logits: positive, finite.
+        assert!(
+            out.parts
+                .iter()
+                .all(|(_, t)| v(t).is_finite() && v(t) >= 0.0)
+        );
+    }
+
+    #[test]
+    fn bad_settings_are_config_errors() {
+        let device = metron_core::parse_device("cpu").unwrap();
+        let mut c = tiny(2);
+        c.backbone = "vgg16".into();
+        assert!(c.init(&device).unwrap_err().to_string().contains("vgg16"));
+        let mut c = tiny(2);
+        c.feature_dim = 15;
+        assert!(c.init(&device).is_err());
+        let mut c = tiny(2);
+        c.temperature = 0.0;
+        assert!(
+            c.init(&device)
+                .unwrap_err()
+                .to_string()
+                .contains("temperature")
+        );
+    }
+}

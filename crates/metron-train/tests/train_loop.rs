@@ -1,0 +1,280 @@
+//! The training loop end to end on a tiny synthetic image set: a resumed run ends exactly where
+//! an uninterrupted one does, a non-finite loss stops the run and leaves the last checkpoint,
+//! and the run directory holds every artefact.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::{Device, Tensor};
+use image::{Rgb, RgbImage};
+
+use metron_datasets::{Pipeline, Sample, Split, Transform};
+use metron_train::{
+    CgdModelConfig, LossOutput, PipelineSpec, RunDir, TrainData, TrainError, TrainModel,
+    TrainState, Trainer, TrainerConfig, read_checkpoint,
+};
+
+/// Class c is a bright square at a class-specific place on a noisy background.
+fn write_split(dir: &Path, name: &str, classes: usize, per_class: usize, seed: u32) -> Split {
+    let mut samples = Vec::new();
+    for c in 0..classes {
+        for i in 0..per_class {
+            let path = dir.join(format!("{name}_{c}_{i}.png"));
+            let (cx, cy) = (4 + 6 * (c as u32 % 3), 4 + 6 * (c as u32 / 3));
+            RgbImage::from_fn(20, 20, |x, y| {
+                let noise = ((x * 31 + y * 17 + i as u32 * 13 + seed * 7) % 50) as u8;
+                if x.abs_diff(cx) < 3 && y.abs_diff(cy) < 3 {
+                    Rgb([200 + noise, 180, 40 * c as u8])
+                } else {
+                    Rgb([noise, noise, noise])
+                }
+            })
+            .save(&path)
+            .unwrap();
+            samples.push(Sample {
+                path,
+                label: c,
+                bbox: None,
+            });
+        }
+    }
+    Split {
+        name: name.into(),
+        samples,
+        classes: (0..classes).map(|c| c.to_string()).collect(),
+    }
+}
+
+fn data(dir: &Path) -> TrainData {
+    TrainData {
+        train: write_split(dir, "train", 4, 6, 1),
+        test: write_split(dir, "test", 4, 3, 2),
+        gallery: None,
+        train_pipeline: Pipeline::new(vec![
+            Transform::Resize { size: [18, 18] },
+            Transform::RandomCrop { size: [16, 16] },
+            Transform::HorizontalFlip { p: 0.5 },
+        ]),
+        test_pipeline: PipelineSpec {
+            size: [16, 16],
+            mean: Pipeline::IMAGENET_MEAN,
+            std: Pipeline::IMAGENET_STD,
+        },
+    }
+}
+
+fn trainer_config() -> TrainerConfig {
+    TrainerConfig {
+        batch_size: 8,
+        samples_per_class: 2,
+        lr: 1e-3,
+        milestones: vec![2],
+        seed: 5,
+        eval_batch_size: 5,
+        recall_ks: vec![1, 2],
+        grid_queries: 2,
+        grid_k: 2,
+        ..TrainerConfig::cgd(3)
+    }
+}
+
+fn cgd_config() -> CgdModelConfig {
+    CgdModelConfig {
+        backbone: "resnet18".into(),
+        base_width: 4,
+        frozen_batch_norm: false,
+        feature_dim: 8,
+        ..CgdModelConfig::paper(4)
+    }
+}
+
+fn device() -> Device {
+    metron_core::parse_device("cpu").unwrap().autodiff()
+}
+
+fn seeded_model(device: &Device, seed: u64) -> metron_train::CgdModel {
+    metron_core::seeded_init(device, seed, || cgd_config().init(device)).unwrap()
+}
+
+fn fresh_model(device: &Device) -> metron_train::CgdModel {
+    seeded_model(device, 5)
+}
+
+fn weights(m: &metron_train::CgdModel) -> Vec<f32> {
+    m.backbone
+        .conv1
+        .weight
+        .val()
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .unwrap()
+}
+
+#[test]
+fn a_resumed_run_ends_with_the_same_metrics_and_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data(dir.path());
+    let device = device();
+
+    let straight_run = RunDir::create(dir.path().join("straight"), &trainer_config()).unwrap();
+    let mut straight = Trainer::new(trainer_config(), straight_run);
+    straight.quiet = true;
+    let a = straight.fit(fresh_model(&device), &data, &device).unwrap();
+    assert!(a.finished);
+    assert_eq!(a.state.epochs_done, 3);
+    assert_eq!(a.state.history.len(), 4, "untrained + 3 epochs");
+
+    let root = dir.path().join("interrupted");
+    let mut first = Trainer::new(
+        trainer_config(),
+        RunDir::create(&root, &trainer_config()).unwrap(),
+    );
+    first.quiet = true;
+    first.stop_after = Some(1);
+    let part = first.fit(fresh_model(&device), &data, &device).unwrap();
+    assert!(!part.finished);
+    assert_eq!(part.state.epochs_done, 1);
+
+    // Resume with a model initialised from another seed: the checkpoint must replace it.
+    let mut second = Trainer::new(trainer_config(), RunDir::open(&root).unwrap());
+    second.quiet = true;
+    let other = seeded_model(&device, 999);
+    let b = second.fit(other, &data, &device).unwrap();
+    assert!(b.finished);
+
+    let strip = |s: &TrainState| {
+        s.history
+            .iter()
+            .map(|r| {
+                (
+                    r.epoch,
+                    r.loss,
+                    r.loss_parts.clone(),
+                    r.test.clone(),
+                    r.embedding_spread,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(strip(&a.state), strip(&b.state));
+    assert_eq!(weights(&a.model), weights(&b.model));
+    // Training changed the weights (so the equality above is not vacuous).
+    assert_ne!(weights(&a.model), weights(&fresh_model(&device)));
+    let log = std::fs::read_to_string(root.join("metrics.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), 4);
+    assert_eq!(
+        log,
+        std::fs::read_to_string(dir.path().join("straight/metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .zip(log.lines())
+            .map(|(_, l)| format!("{l}\n"))
+            .collect::<String>()
+    );
+}
+
+#[test]
+fn artefacts_land_in_the_run_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data(dir.path());
+    let device = device();
+    let run = RunDir::create(dir.path().join("run"), &trainer_config()).unwrap();
+    let mut t = Trainer::new(
+        TrainerConfig {
+            epochs: 1,
+            ..trainer_config()
+        },
+        run.clone(),
+    );
+    t.quiet = true;
+    let out = t.fit(fresh_model(&device), &data, &device).unwrap();
+    let emb = out.test_embeddings.unwrap().query;
+    assert_eq!(emb.embeddings.dim(), (12, 8));
+    metron_train::write_curves(&run.curves_path(), &out.state.history).unwrap();
+    metron_train::write_retrieval_grid(&run.grid_path(), (&emb, &data.test.samples), None, 2, 2)
+        .unwrap();
+    metron_train::write_embeddings(&run.embeddings_path(), &run.labels_path(), &emb).unwrap();
+    for p in [run.curves_path(), run.grid_path()] {
+        image::open(&p).unwrap();
+    }
+    let e = metron_core::read_embeddings(run.embeddings_path()).unwrap();
+    assert_eq!((e.nrows(), e.ncols()), (12, 8));
+    let ck = read_checkpoint(&run.best_checkpoint()).unwrap();
+    let state: TrainState = ck.state(&run.best_checkpoint()).unwrap();
+    assert_eq!(state.architecture["kind"], "cgd");
+    assert_eq!(state.eval_pipeline.size, [16, 16]);
+    // A fresh run refuses to overwrite this one.
+    assert!(RunDir::create(run.root(), &1).is_err());
+}
+
+/// A linear model whose loss turns NaN from its `nan_from`-th call on.
+#[derive(Module, Debug)]
+struct NanAfter {
+    lin: Linear,
+    #[module(skip)]
+    calls: Arc<AtomicUsize>,
+    #[module(skip)]
+    nan_from: usize,
+}
+
+impl TrainModel for NanAfter {
+    fn loss(&self, images: Tensor<4>, _labels: &[i64]) -> metron_train::Result<LossOutput> {
+        let call = self.calls.fetch_add(1, Ordering::SeqCst);
+        let scale = if call >= self.nan_from { f64::NAN } else { 1.0 };
+        let total = self.embed(images).square().mean().mul_scalar(scale);
+        Ok(LossOutput {
+            total,
+            parts: vec![],
+        })
+    }
+
+    fn embed(&self, images: Tensor<4>) -> Tensor<2> {
+        let [b, c, h, w] = images.dims();
+        self.lin.forward(images.reshape([b, c * h * w]))
+    }
+
+    fn architecture(&self) -> serde_json::Value {
+        serde_json::json!({"kind": "nan_after"})
+    }
+}
+
+#[test]
+fn a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data(dir.path());
+    let device = device();
+    let run = RunDir::create(dir.path().join("run"), &trainer_config()).unwrap();
+    let mut t = Trainer::new(trainer_config(), run.clone());
+    t.quiet = true;
+    // 24 training images / batch 8 = 3 steps per epoch: the 5th call is epoch 2, step 2.
+    // Seeded under the lock like every init here: the tests share one generator.
+    let model = metron_core::seeded_init(&device, 1, || {
+        Ok::<_, ()>(NanAfter {
+            lin: LinearConfig::new(3 * 16 * 16, 4).init(&device),
+            calls: Arc::new(AtomicUsize::new(0)),
+            nan_from: 4,
+        })
+    })
+    .unwrap();
+    let err = t.fit(model, &data, &device).unwrap_err();
+    match &err {
+        TrainError::NonFiniteLoss {
+            epoch,
+            step,
+            value,
+            checkpoint,
+        } => {
+            assert_eq!((*epoch, *step), (2, 2));
+            assert!(value.is_nan());
+            assert_eq!(checkpoint.as_deref(), Some(run.last_checkpoint().as_path()));
+        }
+        other => panic!("expected NonFiniteLoss, got {other}"),
+    }
+    assert!(err.to_string().contains("last.ckpt"), "{err}");
+    let ck = read_checkpoint(&run.last_checkpoint()).unwrap();
+    let state: TrainState = ck.state(&run.last_checkpoint()).unwrap();
+    assert_eq!(state.epochs_done, 1);
+}

@@ -1,0 +1,270 @@
+//! `metron embed`: a trained checkpoint and a dataset split -> embeddings on disk, and
+//! `metron search`: query images -> their nearest gallery images (CGD's `test.py`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::Args;
+use ndarray::Array2;
+use serde_json::json;
+
+use metron_datasets::{LoaderConfig, Sample};
+use metron_metrics::{KnnOptions, Similarity, knn};
+use metron_train::{Bar, CgdModel, EmbeddedSplit, embed_samples, write_embeddings};
+use metron_viz::{GridRow, save_retrieval_grid};
+
+use super::CliError;
+
+#[derive(Debug, Clone, Args)]
+pub struct EmbedArgs {
+    /// A checkpoint of a run (`RUN/checkpoints/best.ckpt` or `last.ckpt`).
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// A dataset of datasets.toml.
+    #[arg(long)]
+    pub dataset: String,
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    #[arg(long)]
+    pub root: Option<PathBuf>,
+    #[arg(long)]
+    pub registry: Option<PathBuf>,
+    /// Output directory: embeddings.npy (f32 [N, D]), labels.npy (i64 [N]), paths.txt.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    #[arg(long, default_value_t = 128)]
+    pub batch_size: usize,
+    /// Leave undecodable images out (listed on stderr) instead of stopping.
+    #[arg(long)]
+    pub skip_corrupt: bool,
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SearchArgs {
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// A directory written by `metron embed` (embeddings.npy, labels.npy, paths.txt).
+    #[arg(long)]
+    pub gallery: PathBuf,
+    /// Query images (PNG or JPEG).
+    #[arg(long = "query", required = true, num_args = 1..)]
+    pub queries: Vec<PathBuf>,
+    #[arg(long, default_value_t = 5)]
+    pub k: usize,
+    /// Also draw the queries and their results to this PNG. A border is green when the result
+    /// has the query's class: known when the query is itself a gallery image (it is then left
+    /// out of its own results), otherwise taken to be the class of the top result.
+    #[arg(long)]
+    pub grid: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+fn usage(e: impl std::fmt::Display) -> CliError {
+    CliError::Usage(e.to_string())
+}
+
+fn load_model(
+    checkpoint: &Path,
+    device: &str,
+) -> Result<(CgdModel, metron_train::TrainState, burn::tensor::Device), CliError> {
+    let device = metron_core::parse_device(device)?;
+    let (model, state) = CgdModel::from_checkpoint(checkpoint, &device).map_err(usage)?;
+    Ok((model, state, device))
+}
+
+fn embed(
+    model: &CgdModel,
+    state: &metron_train::TrainState,
+    samples: Vec<Sample>,
+    batch_size: usize,
+    skip_corrupt: bool,
+    device: &burn::tensor::Device,
+    quiet: bool,
+) -> Result<EmbeddedSplit, CliError> {
+    let bar = Bar::new(samples.len(), "embedding", quiet);
+    let out = embed_samples(
+        model,
+        Arc::new(samples),
+        Arc::new(state.eval_pipeline.pipeline()),
+        batch_size.max(1),
+        LoaderConfig {
+            prefetch: 2,
+            skip_corrupt,
+        },
+        device,
+        &bar,
+    )
+    .map_err(usage)?;
+    bar.finish();
+    Ok(out)
+}
+
+pub fn run_embed(args: &EmbedArgs) -> Result<String, CliError> {
+    let registry = super::datasets::registry(args.registry.as_deref())?;
+    let data = registry
+        .read(&args.dataset, args.root.as_deref())
+        .map_err(usage)?;
+    let split = data.split(&args.split).map_err(usage)?;
+    let (model, state, device) = load_model(&args.checkpoint, &args.device)?;
+    let out = embed(
+        &model,
+        &state,
+        split.samples.clone(),
+        args.batch_size,
+        args.skip_corrupt,
+        &device,
+        args.quiet,
+    )?;
+    for (path, why) in &out.skipped {
+        eprintln!("skipped {}: {why}", path.display());
+    }
+    std::fs::create_dir_all(&args.out).map_err(|source| CliError::Write {
+        path: args.out.clone(),
+        source,
+    })?;
+    write_embeddings(
+        &args.out.join("embeddings.npy"),
+        &args.out.join("labels.npy"),
+        &out,
+    )
+    .map_err(usage)?;
+    let paths: String = out
+        .indices
+        .iter()
+        .map(|&i| format!("{}\n", split.samples[i].path.display()))
+        .collect();
+    let paths_file = args.out.join("paths.txt");
+    metron_core::io::atomic_write(&paths_file, paths.as_bytes())?;
+    Ok(format!(
+        "{} images of {}/{} -> {} ({} x {})",
+        out.labels.len(),
+        args.dataset,
+        args.split,
+        args.out.display(),
+        out.embeddings.nrows(),
+        out.embeddings.ncols()
+    ))
+}
+
+struct Gallery {
+    embeddings: Array2<f32>,
+    labels: Vec<i64>,
+    paths: Vec<PathBuf>,
+}
+
+fn read_gallery(dir: &Path) -> Result<Gallery, CliError> {
+    let embeddings = super::common::read_finite(&dir.join("embeddings.npy"))?.to_f32();
+    let labels = metron_core::read_labels(dir.join("labels.npy"))?;
+    let paths_file = dir.join("paths.txt");
+    let text = std::fs::read_to_string(&paths_file)
+        .map_err(|e| usage(format!("{}: {e}", paths_file.display())))?;
+    let paths: Vec<PathBuf> = text.lines().map(PathBuf::from).collect();
+    if paths.len() != embeddings.nrows() || labels.len() != embeddings.nrows() {
+        return Err(usage(format!(
+            "{}: {} embeddings, {} labels and {} paths: the files are from different runs",
+            dir.display(),
+            embeddings.nrows(),
+            labels.len(),
+            paths.len()
+        )));
+    }
+    Ok(Gallery {
+        embeddings,
+        labels,
+        paths,
+    })
+}
+
+pub fn run_search(args: &SearchArgs) -> Result<String, CliError> {
+    let gallery = read_gallery(&args.gallery)?;
+    let (model, state, device) = load_model(&args.checkpoint, &args.device)?;
+    if gallery.embeddings.ncols() != model.config.feature_dim {
+        return Err(usage(format!(
+            "{}: gallery embeddings have {} dimensions, the checkpoint's model {}",
+            args.gallery.display(),
+            gallery.embeddings.ncols(),
+            model.config.feature_dim
+        )));
+    }
+    let samples: Vec<Sample> = args
+        .queries
+        .iter()
+        .map(|p| Sample {
+            path: p.clone(),
+            label: 0,
+            bbox: None,
+        })
+        .collect();
+    let q = embed(&model, &state, samples, 32, false, &device, args.quiet)?;
+    // One extra neighbour so a query that is itself in the gallery can drop itself.
+    let k = args.k.min(gallery.embeddings.nrows());
+    let depth = (k + 1).min(gallery.embeddings.nrows());
+    let nn = knn(
+        q.embeddings.view(),
+        gallery.embeddings.view(),
+        depth,
+        &KnnOptions::new(Similarity::Cosine),
+    )
+    .map_err(|source| CliError::Metrics {
+        context: args.gallery.display().to_string(),
+        source,
+    })?;
+    let mut results = Vec::new();
+    let mut grid = Vec::new();
+    for (qi, query) in args.queries.iter().enumerate() {
+        let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        let own = gallery
+            .paths
+            .iter()
+            .position(|g| canonical(g) == canonical(query));
+        let hits: Vec<(usize, f32)> = (0..depth)
+            .map(|r| (nn.indices[qi * depth + r], nn.values[qi * depth + r]))
+            .filter(|(g, _)| Some(*g) != own)
+            .take(k)
+            .collect();
+        let class = own
+            .map(|g| gallery.labels[g])
+            .or_else(|| hits.first().map(|(g, _)| gallery.labels[*g]));
+        results.push(json!({
+            "query": query,
+            "results": hits.iter().map(|(g, s)| json!({
+                "path": gallery.paths[*g], "label": gallery.labels[*g], "similarity": s
+            })).collect::<Vec<_>>(),
+        }));
+        grid.push(
+            hits.iter()
+                .fold(GridRow::new(query.clone()), |row, (g, _)| {
+                    row.with_result(gallery.paths[*g].clone(), Some(gallery.labels[*g]) == class)
+                }),
+        );
+    }
+    if let Some(path) = &args.grid {
+        save_retrieval_grid(path, &grid, 112).map_err(usage)?;
+    }
+    if args.json {
+        return Ok(serde_json::Value::Array(results).to_string());
+    }
+    let mut out = String::new();
+    for r in &results {
+        out.push_str(&format!("{}\n", r["query"].as_str().unwrap_or_default()));
+        for (rank, hit) in r["results"].as_array().into_iter().flatten().enumerate() {
+            out.push_str(&format!(
+                "  {:>3}  {:.4}  label {:<6} {}\n",
+                rank + 1,
+                hit["similarity"].as_f64().unwrap_or(f64::NAN),
+                hit["label"],
+                hit["path"].as_str().unwrap_or_default()
+            ));
+        }
+    }
+    Ok(out)
+}

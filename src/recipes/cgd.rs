@@ -1,0 +1,520 @@
+//! The CGD recipe behind `cargo run --release --example cgd`: resolve a configuration (a
+//! preset plus flags), train in a run directory, and report Recall@K of the trained network
+//! beside the untrained network and raw pixels.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::{Args, ValueEnum};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use metron_backbones::{LoadMode, TORCHVISION_RESNET_KEYS, load_pytorch};
+use metron_datasets::{Dataset, LoaderConfig, Pipeline, Split, Transform, check_counts};
+use metron_train::{
+    Bar, CgdModel, CgdModelConfig, PipelineSpec, RunDir, TrainData, Trainer, TrainerConfig,
+    evaluate_embeddings, pixel_embeddings, write_curves, write_embeddings, write_retrieval_grid,
+};
+
+use crate::cli::CliError;
+
+/// Starting points for every setting; each one can be overridden by its flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Preset {
+    /// Minutes on 2 CPU cores: a narrow ResNet-18 (base width 32) from scratch at 64 x 64,
+    /// 128-d SG embedding, batch 64 (4 per class), Adam 1e-3, 12 epochs.
+    Cpu,
+    /// The paper's setting (needs a GPU and ImageNet weights via --pretrained): ResNet-50 with
+    /// layer3 stride 1 and frozen BatchNorm, SG, 1536-d, batch 128 (4 per class), label
+    /// smoothing 0.1, temperature 0.5, margin 0.1, Adam 1e-4, 20 epochs (milestones 12, 16),
+    /// 252 -> 224 random crops with horizontal flips.
+    Paper,
+}
+
+/// Flags of the `cgd` example.
+#[derive(Debug, Clone, Args)]
+pub struct CgdArgs {
+    /// A dataset of datasets.toml: omniglot (default; real images beside the checkout), cub,
+    /// cars196, sop, inshop (evaluated query -> gallery).
+    #[arg(long, default_value = "omniglot")]
+    pub dataset: String,
+    /// Dataset root (default: the registry entry's environment variable, then its root).
+    #[arg(long)]
+    pub root: Option<PathBuf>,
+    /// The registry file (default: ./datasets.toml, else metron's own).
+    #[arg(long)]
+    pub registry: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub preset: Preset,
+    /// cpu, wgpu, tch, tch:cuda:N or cuda:N (backends other than cpu need their cargo feature).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Where the run writes its files (default: runs/cgd-<dataset>, numbered if taken).
+    #[arg(long)]
+    pub run_dir: Option<PathBuf>,
+    /// Continue the interrupted run in this directory with its saved configuration.
+    #[arg(long, value_name = "RUN_DIR", conflicts_with = "run_dir")]
+    pub resume: Option<PathBuf>,
+    /// Stop after this many epochs of this invocation (continue later with --resume).
+    #[arg(long)]
+    pub stop_after: Option<usize>,
+    /// torchvision ResNet weights (.pth or .safetensors) to start the backbone from.
+    #[arg(long)]
+    pub pretrained: Option<PathBuf>,
+    #[arg(long)]
+    pub backbone: Option<String>,
+    #[arg(long)]
+    pub base_width: Option<usize>,
+    /// Network input size (square).
+    #[arg(long)]
+    pub image_size: Option<u32>,
+    /// Training images are resized to this, then randomly cropped to --image-size.
+    #[arg(long)]
+    pub resize_size: Option<u32>,
+    /// Global descriptors (S, M, G combinations, e.g. SG, MG, SMG).
+    #[arg(long)]
+    pub gd_config: Option<String>,
+    #[arg(long)]
+    pub feature_dim: Option<usize>,
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Images per class in a batch.
+    #[arg(long)]
+    pub samples_per_class: Option<usize>,
+    #[arg(long)]
+    pub lr: Option<f64>,
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Epochs at which the learning rate drops 10x, comma separated (default 60% and 80%).
+    #[arg(long, value_delimiter = ',')]
+    pub milestones: Option<Vec<usize>>,
+    #[arg(long)]
+    pub label_smoothing: Option<f64>,
+    #[arg(long)]
+    pub temperature: Option<f64>,
+    #[arg(long)]
+    pub margin: Option<f64>,
+    #[arg(long)]
+    pub frozen_batch_norm: Option<bool>,
+    #[arg(long)]
+    pub layer3_stride_1: Option<bool>,
+    /// Random horizontal flips in training (off for handwriting, where a mirror image is
+    /// another character).
+    #[arg(long)]
+    pub flip: Option<bool>,
+    /// Train with SAM of this radius.
+    #[arg(long)]
+    pub sam_rho: Option<f64>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// The K of Recall@K, comma separated.
+    #[arg(long, value_delimiter = ',')]
+    pub recalls: Option<Vec<usize>>,
+    /// Leave undecodable images out (counted) instead of stopping.
+    #[arg(long)]
+    pub skip_corrupt: bool,
+    /// Print the report as one JSON object on the last line.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bars or per-epoch lines.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Everything a CGD run was configured with; saved as the run's `config.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CgdRunConfig {
+    pub dataset: String,
+    pub root: PathBuf,
+    pub preset: Preset,
+    pub image_size: u32,
+    pub resize_size: u32,
+    pub flip: bool,
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+    pub pretrained: Option<PathBuf>,
+    pub model: CgdModelConfig,
+    pub trainer: TrainerConfig,
+}
+
+impl CgdRunConfig {
+    /// The preset with the flags applied, for `num_classes` training classes.
+    pub fn resolve(args: &CgdArgs, root: PathBuf, num_classes: usize) -> Self {
+        let mut model = CgdModelConfig::paper(num_classes);
+        let epochs;
+        let mut trainer;
+        let (image_size, resize_size, flip);
+        match args.preset {
+            Preset::Cpu => {
+                model.backbone = "resnet18".into();
+                model.base_width = 32;
+                model.layer3_stride_1 = false;
+                // From random weights BatchNorm must learn its statistics.
+                model.frozen_batch_norm = false;
+                model.feature_dim = 128;
+                epochs = args.epochs.unwrap_or(12);
+                trainer = TrainerConfig::cgd(epochs);
+                trainer.batch_size = 64;
+                trainer.lr = 1e-3;
+                trainer.eval_batch_size = 128;
+                (image_size, resize_size) = (64, 72);
+                flip = args.dataset != "omniglot";
+            }
+            Preset::Paper => {
+                epochs = args.epochs.unwrap_or(20);
+                trainer = TrainerConfig::cgd(epochs);
+                (image_size, resize_size, flip) = (224, 252, true);
+            }
+        }
+        set(&args.backbone, &mut model.backbone);
+        set(&args.base_width, &mut model.base_width);
+        set(&args.gd_config, &mut model.descriptors);
+        set(&args.feature_dim, &mut model.feature_dim);
+        set(&args.label_smoothing, &mut model.label_smoothing);
+        set(&args.temperature, &mut model.temperature);
+        set(&args.margin, &mut model.margin);
+        set(&args.frozen_batch_norm, &mut model.frozen_batch_norm);
+        set(&args.layer3_stride_1, &mut model.layer3_stride_1);
+        set(&args.batch_size, &mut trainer.batch_size);
+        set(&args.samples_per_class, &mut trainer.samples_per_class);
+        set(&args.lr, &mut trainer.lr);
+        set(&args.milestones, &mut trainer.milestones);
+        set(&args.seed, &mut trainer.seed);
+        set(&args.recalls, &mut trainer.recall_ks);
+        trainer.sam_rho = args.sam_rho.or(trainer.sam_rho);
+        trainer.skip_corrupt = args.skip_corrupt;
+        let image_size = args.image_size.unwrap_or(image_size);
+        let resize_size = args.resize_size.unwrap_or(if args.image_size.is_some() {
+            image_size * 9 / 8
+        } else {
+            resize_size
+        });
+        CgdRunConfig {
+            dataset: args.dataset.clone(),
+            root,
+            preset: args.preset,
+            image_size,
+            resize_size,
+            flip: args.flip.unwrap_or(flip),
+            mean: Pipeline::IMAGENET_MEAN,
+            std: Pipeline::IMAGENET_STD,
+            pretrained: args.pretrained.clone(),
+            model,
+            trainer,
+        }
+    }
+
+    fn train_pipeline(&self) -> Pipeline {
+        let mut steps = vec![
+            Transform::Resize {
+                size: [self.resize_size; 2],
+            },
+            Transform::RandomCrop {
+                size: [self.image_size; 2],
+            },
+        ];
+        if self.flip {
+            steps.push(Transform::HorizontalFlip { p: 0.5 });
+        }
+        Pipeline::new(steps).with_normalization(self.mean, self.std)
+    }
+
+    fn test_pipeline(&self) -> PipelineSpec {
+        PipelineSpec {
+            size: [self.image_size; 2],
+            mean: self.mean,
+            std: self.std,
+        }
+    }
+
+    /// What a reader of the numbers needs to compare them (backbone, embedding size, image
+    /// size, augmentation).
+    pub fn setup(&self) -> serde_json::Value {
+        json!({
+            "dataset": self.dataset,
+            "backbone": format!("{} (base width {}{}{})", self.model.backbone, self.model.base_width,
+                if self.model.layer3_stride_1 { ", layer3 stride 1" } else { "" },
+                match &self.pretrained { Some(_) => ", pretrained", None => ", random init" }),
+            "descriptors": self.model.descriptors,
+            "embedding_dim": self.model.feature_dim,
+            "image_size": self.image_size,
+            "augmentation": format!("resize {r}x{r}, random crop {s}x{s}{}", if self.flip { ", horizontal flip" } else { "" },
+                r = self.resize_size, s = self.image_size),
+            "epochs": self.trainer.epochs,
+            "batch_size": self.trainer.batch_size,
+        })
+    }
+}
+
+fn set<T: Clone>(flag: &Option<T>, into: &mut T) {
+    if let Some(v) = flag {
+        *into = v.clone();
+    }
+}
+
+/// Recall@K of the three embeddings a run compares.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CgdReport {
+    pub trained: BTreeMap<String, f64>,
+    pub untrained: BTreeMap<String, f64>,
+    pub pixels: BTreeMap<String, f64>,
+    pub best_epoch: Option<(usize, f64)>,
+    pub setup: serde_json::Value,
+    pub run_dir: PathBuf,
+    pub seconds: f64,
+}
+
+/// What [`run`] ended with.
+#[derive(Debug)]
+pub enum CgdOutcome {
+    Finished(Box<CgdReport>),
+    /// Stopped early by `--stop-after`; resume from the run directory.
+    Stopped {
+        run_dir: PathBuf,
+        epochs_done: usize,
+    },
+}
+
+fn train_error(e: metron_train::TrainError) -> CliError {
+    CliError::Usage(e.to_string())
+}
+
+fn split<'a>(data: &'a Dataset, name: &str) -> Result<&'a Split, CliError> {
+    data.split(name).map_err(|e| CliError::Usage(e.to_string()))
+}
+
+fn free_run_dir(dataset: &str) -> PathBuf {
+    let base = PathBuf::from("runs").join(format!("cgd-{dataset}"));
+    (1..)
+        .map(|i| {
+            if i == 1 {
+                base.clone()
+            } else {
+                PathBuf::from(format!("{}-{i}", base.display()))
+            }
+        })
+        .find(|p| !p.join("config.json").exists())
+        .expect("an unused run directory name")
+}
+
+/// Trains and evaluates a CGD model as `args` say.
+pub fn run(args: &CgdArgs) -> Result<CgdOutcome, CliError> {
+    let started = std::time::Instant::now();
+    let registry = crate::cli::datasets::registry(args.registry.as_deref())?;
+    let (config, existing) = match &args.resume {
+        Some(dir) => {
+            let run = RunDir::open(dir).map_err(train_error)?;
+            let config: CgdRunConfig = run.read_config().map_err(train_error)?;
+            (config, Some(run))
+        }
+        None => {
+            let root = registry
+                .root(&args.dataset, args.root.as_deref())
+                .map_err(|e| CliError::Usage(e.to_string()))?;
+            // The class count fixes the classifier; it is read again below with the images.
+            let data = registry
+                .read(&args.dataset, Some(&root))
+                .map_err(|e| CliError::Usage(e.to_string()))?;
+            let classes = split(&data, "train")?.classes_present();
+            (CgdRunConfig::resolve(args, root, classes), None)
+        }
+    };
+    let data = registry
+        .read(&config.dataset, Some(&config.root))
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    if let Ok(entry) = registry.entry(&config.dataset) {
+        for m in check_counts(&data, entry) {
+            eprintln!("warning: {}", m);
+        }
+    }
+    let train = split(&data, "train")?.clone();
+    // In-shop is evaluated as query -> gallery; the others by self-retrieval on `test`.
+    let (test, gallery) = match data.split("query") {
+        Ok(query) => (query.clone(), Some(split(&data, "gallery")?.clone())),
+        Err(_) => (split(&data, "test")?.clone(), None),
+    };
+    if config.preset == Preset::Paper && config.pretrained.is_none() && !args.quiet {
+        eprintln!(
+            "warning: --preset paper starts from ImageNet weights in the paper; without \
+             --pretrained the ResNet starts from random weights"
+        );
+    }
+
+    let device = metron_core::parse_device(&args.device)?.autodiff();
+    let mut model: CgdModel =
+        metron_core::seeded_init(&device, config.trainer.seed, || config.model.init(&device))
+            .map_err(train_error)?;
+    // The run directory is made only once the configuration has built a model.
+    let run = match existing {
+        Some(run) => run,
+        None => {
+            let dir = args
+                .run_dir
+                .clone()
+                .unwrap_or_else(|| free_run_dir(&args.dataset));
+            RunDir::create(&dir, &config).map_err(train_error)?
+        }
+    };
+    if let (Some(path), None) = (&config.pretrained, &args.resume) {
+        let (backbone, report) = load_pytorch(
+            model.backbone,
+            path,
+            TORCHVISION_RESNET_KEYS,
+            LoadMode::Partial,
+        )
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+        model.backbone = backbone;
+        if !args.quiet {
+            eprintln!("loaded {} tensors from {}", report.applied, path.display());
+        }
+    }
+
+    let train_data = TrainData {
+        train,
+        test,
+        gallery,
+        train_pipeline: config.train_pipeline(),
+        test_pipeline: config.test_pipeline(),
+    };
+    let mut trainer = Trainer::new(config.trainer.clone(), run.clone());
+    trainer.quiet = args.quiet;
+    trainer.stop_after = args.stop_after;
+    let outcome = trainer
+        .fit(model, &train_data, &device)
+        .map_err(train_error)?;
+    if !outcome.finished {
+        return Ok(CgdOutcome::Stopped {
+            run_dir: run.root().to_path_buf(),
+            epochs_done: outcome.state.epochs_done,
+        });
+    }
+    let history = &outcome.state.history;
+    let trained = history.last().map(|r| r.test.clone()).unwrap_or_default();
+    let untrained = history
+        .iter()
+        .find(|r| r.epoch == 0)
+        .map(|r| r.test.clone())
+        .unwrap_or_default();
+
+    let loader = LoaderConfig {
+        prefetch: config.trainer.prefetch,
+        skip_corrupt: config.trainer.skip_corrupt,
+    };
+    let test_samples = Arc::new(train_data.test.samples.clone());
+    let gallery_samples = train_data
+        .gallery
+        .as_ref()
+        .map(|g| Arc::new(g.samples.clone()));
+    let test_pipeline = Arc::new(train_data.test_pipeline.pipeline());
+    let pixels_of = |samples: &Arc<Vec<metron_datasets::Sample>>| {
+        let bar = Bar::new(samples.len(), "raw pixels", args.quiet);
+        let out = pixel_embeddings(samples.clone(), test_pipeline.clone(), 256, loader, &bar);
+        bar.finish();
+        out.map_err(train_error)
+    };
+    let pixel_query = pixels_of(&test_samples)?;
+    let pixel_gallery = gallery_samples.as_ref().map(pixels_of).transpose()?;
+    let pixels = evaluate_embeddings(
+        &pixel_query,
+        pixel_gallery.as_ref(),
+        &config.trainer.recall_ks,
+    )
+    .map_err(train_error)?;
+
+    let embedded = match outcome.test_embeddings {
+        Some(e) => e,
+        None => {
+            let embed = |samples: &Arc<Vec<metron_datasets::Sample>>| {
+                let bar = Bar::new(samples.len(), "embedding", args.quiet);
+                let e = metron_train::embed_samples(
+                    &outcome.model,
+                    samples.clone(),
+                    test_pipeline.clone(),
+                    config.trainer.eval_batch_size,
+                    loader,
+                    &device,
+                    &bar,
+                );
+                bar.finish();
+                e.map_err(train_error)
+            };
+            metron_train::Evaluated {
+                query: embed(&test_samples)?,
+                gallery: gallery_samples.as_ref().map(embed).transpose()?,
+            }
+        }
+    };
+    write_embeddings(&run.embeddings_path(), &run.labels_path(), &embedded.query)
+        .map_err(train_error)?;
+    write_curves(&run.curves_path(), history).map_err(train_error)?;
+    write_retrieval_grid(
+        &run.grid_path(),
+        (&embedded.query, &train_data.test.samples),
+        embedded
+            .gallery
+            .as_ref()
+            .zip(train_data.gallery.as_ref())
+            .map(|(e, g)| (e, g.samples.as_slice())),
+        config.trainer.grid_queries,
+        config.trainer.grid_k,
+    )
+    .map_err(train_error)?;
+    let report = CgdReport {
+        trained,
+        untrained,
+        pixels,
+        best_epoch: outcome.state.best,
+        setup: config.setup(),
+        run_dir: run.root().to_path_buf(),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    run.write_json(&run.report_path(), &report)
+        .map_err(train_error)?;
+    Ok(CgdOutcome::Finished(Box::new(report)))
+}
+
+/// The report as a table: one row per embedding, one column per Recall@K.
+pub fn format_table(report: &CgdReport, ks: &[usize]) -> String {
+    let mut out = format!("{:<24}", "Recall@K (%)");
+    for k in ks {
+        out.push_str(&format!("{:>8}", format!("R@{k}")));
+    }
+    out.push('\n');
+    for (name, values) in [
+        ("trained (CGD)", &report.trained),
+        ("untrained network", &report.untrained),
+        ("raw pixels", &report.pixels),
+    ] {
+        out.push_str(&format!("{name:<24}"));
+        for k in ks {
+            match values.get(&format!("recall_at_{k}")) {
+                Some(v) => out.push_str(&format!("{:>8.2}", 100.0 * v)),
+                None => out.push_str(&format!("{:>8}", "-")),
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The JSON object `--json` prints: `trained`, `untrained`, `pixels` (each with
+/// `recall_at_K`), plus the setup and run directory.
+pub fn report_json(report: &CgdReport) -> serde_json::Value {
+    serde_json::to_value(report).unwrap_or_else(|_| json!({}))
+}
+
+/// Where to look for the files of a finished run.
+pub fn describe_outputs(run_dir: &Path) -> String {
+    let run = RunDir::open(run_dir).ok();
+    match run {
+        Some(run) => format!(
+            "run directory {}: report.json, metrics.jsonl, curves.png, retrieval_grid.png, \
+             embeddings.npy, checkpoints/{{last,best}}.ckpt",
+            run.root().display()
+        ),
+        None => format!("run directory {}", run_dir.display()),
+    }
+}

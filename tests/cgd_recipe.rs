@@ -1,0 +1,271 @@
+//! The CGD recipe end to end on the real Omniglot images (a tiny network and input so it runs
+//! in seconds), then `metron embed` and `metron search` on its checkpoint.
+
+use std::path::Path;
+use std::process::Command;
+
+use clap::Parser;
+use metron::recipes::cgd::{CgdArgs, CgdOutcome, report_json, run};
+
+#[derive(Debug, Parser)]
+struct Cli {
+    #[command(flatten)]
+    args: CgdArgs,
+}
+
+fn args(run_dir: &Path, extra: &[&str]) -> CgdArgs {
+    let manifest = env!("CARGO_MANIFEST_DIR");
+    let mut argv = vec![
+        "cgd".to_string(),
+        "--registry".into(),
+        format!("{manifest}/datasets.toml"),
+        "--run-dir".into(),
+        run_dir.display().to_string(),
+        "--base-width".into(),
+        "4".into(),
+        "--image-size".into(),
+        "16".into(),
+        "--feature-dim".into(),
+        "16".into(),
+        "--epochs".into(),
+        "1".into(),
+        "--quiet".into(),
+    ];
+    argv.extend(extra.iter().map(|s| s.to_string()));
+    Cli::parse_from(argv).args
+}
+
+fn metron(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_metron"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run metron")
+}
+
+#[test]
+fn cgd_trains_reports_and_its_checkpoint_serves_embed_and_search() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    let report = match run(&args(&run_dir, &[])).unwrap() {
+        CgdOutcome::Finished(r) => r,
+        other => panic!("expected a finished run, got {other:?}"),
+    };
+    let json = report_json(&report);
+    for part in ["trained", "untrained", "pixels"] {
+        for k in [1, 2, 4, 8] {
+            let v = json[part][format!("recall_at_{k}")].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&v), "{part} R@{k} = {v}");
+        }
+        // Recall@K never decreases with K.
+        let r: Vec<f64> = [1, 2, 4, 8]
+            .iter()
+            .map(|k| json[part][format!("recall_at_{k}")].as_f64().unwrap())
+            .collect();
+        assert!(r.windows(2).all(|w| w[0] <= w[1]), "{part}: {r:?}");
+    }
+    assert_eq!(json["setup"]["embedding_dim"], 16);
+    assert_eq!(json["setup"]["image_size"], 16);
+    for f in [
+        "config.json",
+        "metrics.jsonl",
+        "report.json",
+        "embeddings.npy",
+        "labels.npy",
+        "curves.png",
+        "retrieval_grid.png",
+        "checkpoints/last.ckpt",
+        "checkpoints/best.ckpt",
+    ] {
+        assert!(run_dir.join(f).is_file(), "missing {f}");
+    }
+    let e = metron_core::read_embeddings(run_dir.join("embeddings.npy")).unwrap();
+    assert_eq!((e.nrows(), e.ncols()), (2420, 16));
+
+    // A second fresh run into the same directory is refused; --resume of a finished run
+    // trains nothing and reports the same numbers.
+    assert!(run(&args(&run_dir, &[])).is_err());
+    let resumed = Cli::parse_from([
+        "cgd",
+        "--registry",
+        &format!("{}/datasets.toml", env!("CARGO_MANIFEST_DIR")),
+        "--resume",
+        run_dir.to_str().unwrap(),
+        "--quiet",
+    ])
+    .args;
+    match run(&resumed).unwrap() {
+        CgdOutcome::Finished(r) => assert_eq!(r.trained, report.trained),
+        other => panic!("{other:?}"),
+    }
+
+    // metron embed: the checkpoint reproduces the run's own test embeddings.
+    let ckpt = run_dir.join("checkpoints/last.ckpt");
+    let out_dir = dir.path().join("emb");
+    let o = metron(&[
+        "embed",
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+        "--dataset",
+        "omniglot",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let again = metron_core::read_embeddings(out_dir.join("embeddings.npy")).unwrap();
+    let (a, b) = (e.to_f32(), again.to_f32());
+    let max_diff = a
+        .iter()
+        .zip(b.iter())
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max);
+    assert!(
+        max_diff < 1e-5,
+        "embed differs from the run's embeddings by {max_diff}"
+    );
+    let paths = std::fs::read_to_string(out_dir.join("paths.txt")).unwrap();
+    assert_eq!(paths.lines().count(), 2420);
+
+    // metron search: a gallery image as query finds results other than itself, and a grid.
+    let query = paths.lines().next().unwrap();
+    let grid = dir.path().join("grid.png");
+    let o = metron(&[
+        "search",
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+        "--gallery",
+        out_dir.to_str().unwrap(),
+        "--query",
+        query,
+        "--k",
+        "3",
+        "--grid",
+        grid.to_str().unwrap(),
+        "--json",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let results = v[0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3);
+    assert!(results.iter().all(|r| r["path"] != query));
+    let sims: Vec<f64> = results
+        .iter()
+        .map(|r| r["similarity"].as_f64().unwrap())
+        .collect();
+    assert!(sims.windows(2).all(|w| w[0] >= w[1]), "{sims:?}");
+    assert!(image::open(&grid).is_ok());
+}
+
+#[test]
+fn bad_inputs_are_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = metron(&[
+        "search",
+        "--checkpoint",
+        dir.path().join("none.ckpt").to_str().unwrap(),
+        "--gallery",
+        dir.path().to_str().unwrap(),
+        "--query",
+        "x.png",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("embeddings.npy"), "{err}");
+
+    let bad = args(&dir.path().join("r"), &["--gd-config", "SX"]);
+    let e = run(&bad).unwrap_err().to_string();
+    assert!(e.contains("SX") || e.contains("'X'"), "{e}");
+    let bad = args(&dir.path().join("r2"), &["--dataset", "nope"]);
+    assert!(run(&bad).unwrap_err().to_string().contains("nope"));
+}
+
+/// A miniature In-shop (the real list format, generated images): the recipe evaluates query ->
+/// gallery and the grid draws gallery images.
+#[test]
+fn inshop_is_evaluated_query_to_gallery() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("InShop");
+    let mut lines = Vec::new();
+    for item in 0..6u32 {
+        let folder = format!("img/ITEM_{item:02}");
+        std::fs::create_dir_all(root.join("Img").join(&folder)).unwrap();
+        for (i, status) in ["train", "train", "query", "gallery", "gallery"]
+            .iter()
+            .enumerate()
+        {
+            let status = if item < 3 { "train" } else { status };
+            let name = format!("{folder}/{i}.png");
+            image::RgbImage::from_fn(20, 20, |x, y| {
+                let on = (x + y * 3 + item * 7) % 6 < 3;
+                let v = if on { 200 } else { (i as u8) * 9 };
+                image::Rgb([v, (item * 40) as u8, v / 2])
+            })
+            .save(root.join("Img").join(&name))
+            .unwrap();
+            lines.push(format!("{name} id_{item:02} {status}"));
+        }
+    }
+    std::fs::create_dir_all(root.join("Eval")).unwrap();
+    std::fs::write(
+        root.join("Eval/list_eval_partition.txt"),
+        format!(
+            "{}\nimage_name item_id evaluation_status\n{}\n",
+            lines.len(),
+            lines.join("\n")
+        ),
+    )
+    .unwrap();
+    let registry = dir.path().join("datasets.toml");
+    std::fs::write(
+        &registry,
+        format!(
+            "[inshop]\nreader = \"inshop\"\nroot = \"{}\"\nenv = \"METRON_TEST_INSHOP\"\n\
+             splits.train = {{ images = 21, classes = 6 }}\n\
+             splits.query = {{ images = 3, classes = 3 }}\n\
+             splits.gallery = {{ images = 6, classes = 3 }}\n",
+            root.display()
+        ),
+    )
+    .unwrap();
+    let run_dir = dir.path().join("run");
+    let argv = [
+        "cgd",
+        "--registry",
+        registry.to_str().unwrap(),
+        "--dataset",
+        "inshop",
+        "--run-dir",
+        run_dir.to_str().unwrap(),
+        "--base-width",
+        "4",
+        "--image-size",
+        "16",
+        "--feature-dim",
+        "8",
+        "--batch-size",
+        "8",
+        "--samples-per-class",
+        "2",
+        "--epochs",
+        "1",
+        "--recalls",
+        "1,2",
+        "--quiet",
+    ];
+    let report = match run(&Cli::parse_from(argv).args).unwrap() {
+        CgdOutcome::Finished(r) => r,
+        other => panic!("{other:?}"),
+    };
+    // 3 queries, each with 2 same-item gallery images among 6: R@2 of the pixels and of the
+    // networks is a fraction of 3 queries.
+    for part in [&report.trained, &report.untrained, &report.pixels] {
+        let r1 = part["recall_at_1"];
+        assert!((r1 * 3.0 - (r1 * 3.0).round()).abs() < 1e-9, "{r1}");
+    }
+    // The saved embeddings are the 3 queries.
+    let e = metron_core::read_embeddings(dir.path().join("run/embeddings.npy")).unwrap();
+    assert_eq!((e.nrows(), e.ncols()), (3, 8));
+    assert!(dir.path().join("run/retrieval_grid.png").is_file());
+}

@@ -417,12 +417,15 @@ pub fn run(args: &CgdArgs) -> Result<CgdOutcome, CliError> {
     };
     let pixel_query = pixels_of(&test_samples)?;
     let pixel_gallery = gallery_samples.as_ref().map(pixels_of).transpose()?;
+    let bar = Bar::new(pixel_query.labels.len(), "retrieval (kNN)", args.quiet);
     let pixels = evaluate_embeddings(
         &pixel_query,
         pixel_gallery.as_ref(),
         &config.trainer.recall_ks,
+        &bar,
     )
     .map_err(train_error)?;
+    bar.finish();
 
     let embedded = match outcome.test_embeddings {
         Some(e) => e,

@@ -53,7 +53,7 @@ impl Transform {
     /// Applies the step. Deterministic steps ignore `rng`.
     pub fn apply(&self, img: RgbImage, rng: &mut Rng) -> RgbImage {
         match *self {
-            Transform::Resize { size: [h, w] } => resize(&img, h, w),
+            Transform::Resize { size: [h, w] } => resize(img, h, w),
             Transform::ResizeShorter { size } => {
                 let (w, h) = img.dimensions();
                 let (nh, nw) = if h <= w {
@@ -61,7 +61,7 @@ impl Transform {
                 } else {
                     (scaled(h, size, w), size)
                 };
-                resize(&img, nh, nw)
+                resize(img, nh, nw)
             }
             Transform::RandomCrop { size: [h, w] } => {
                 let img = pad_to(img, h, w);
@@ -72,9 +72,8 @@ impl Transform {
             }
             Transform::CenterCrop { size: [h, w] } => center_crop(img, h, w),
             Transform::RandomResizedCrop { size, scale, ratio } => {
-                let (x, y, w, h) =
-                    resized_crop_window(img.width(), img.height(), scale, ratio, rng);
-                resize(&crop(&img, x, y, w, h), size[0], size[1])
+                let window = resized_crop_window(img.width(), img.height(), scale, ratio, rng);
+                resize_window(img, window, size[0], size[1])
             }
             Transform::HorizontalFlip { p } => {
                 if rng.random::<f64>() < p {
@@ -96,11 +95,51 @@ fn scaled(long: u32, target: u32, short: u32) -> u32 {
     ((f64::from(long) * f64::from(target) / f64::from(short.max(1))).round() as u32).max(1)
 }
 
-fn resize(img: &RgbImage, h: u32, w: u32) -> RgbImage {
-    if img.dimensions() == (w, h) {
-        return img.clone();
+fn resize(img: RgbImage, h: u32, w: u32) -> RgbImage {
+    let window = (0, 0, img.width(), img.height());
+    resize_window(img, window, h, w)
+}
+
+thread_local! {
+    /// The resizer keeps its scratch buffers between calls; one per decoding thread.
+    static RESIZER: std::cell::RefCell<fast_image_resize::Resizer> =
+        std::cell::RefCell::new(fast_image_resize::Resizer::new());
+}
+
+/// Resizes the window `(x, y, w, h)` of `img` to `out_h x out_w` in one pass, with Pillow's
+/// anti-aliased bilinear filter (what torchvision's `Resize` / `RandomResizedCrop` run), in
+/// SIMD fixed point: several times faster than `image::imageops::resize`, and no intermediate
+/// crop.
+fn resize_window(img: RgbImage, window: (u32, u32, u32, u32), out_h: u32, out_w: u32) -> RgbImage {
+    use fast_image_resize::{FilterType as Filter, PixelType, ResizeAlg, ResizeOptions, images::Image};
+    let (x, y, w, h) = window;
+    let (out_w, out_h) = (out_w.max(1), out_h.max(1));
+    let (iw, ih) = img.dimensions();
+    if (x, y, w, h) == (0, 0, iw, ih) && (iw, ih) == (out_w, out_h) {
+        return img;
     }
-    imageops::resize(img, w.max(1), h.max(1), FilterType::Triangle)
+    // The image crate's filter, for the (unexpected) case that the fast path refuses.
+    let fallback = |img: &RgbImage| {
+        let cropped = imageops::crop_imm(img, x, y, w, h).to_image();
+        imageops::resize(&cropped, out_w, out_h, FilterType::Triangle)
+    };
+    let src = match Image::from_vec_u8(iw, ih, img.into_raw(), PixelType::U8x3) {
+        Ok(src) => src,
+        Err(_) => unreachable!("a w x h x 3 buffer is a valid U8x3 image"),
+    };
+    let mut dst = Image::new(out_w, out_h, PixelType::U8x3);
+    let options = ResizeOptions::new()
+        .resize_alg(ResizeAlg::Convolution(Filter::Bilinear))
+        .crop(f64::from(x), f64::from(y), f64::from(w), f64::from(h));
+    match RESIZER.with(|r| r.borrow_mut().resize(&src, &mut dst, &options)) {
+        Ok(()) => RgbImage::from_raw(out_w, out_h, dst.into_vec())
+            .unwrap_or_else(|| unreachable!("the output buffer is out_w x out_h x 3")),
+        Err(_) => {
+            let img = RgbImage::from_raw(iw, ih, src.into_vec())
+                .unwrap_or_else(|| unreachable!("the source buffer is iw x ih x 3"));
+            fallback(&img)
+        }
+    }
 }
 
 fn crop(img: &RgbImage, x: u32, y: u32, w: u32, h: u32) -> RgbImage {

@@ -19,7 +19,7 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use metron_datasets::{LoaderConfig, Pipeline, Sample, Split};
-use metron_metrics::{NoProgress, RetrievalConfig, evaluate_retrieval};
+use metron_metrics::{RetrievalConfig, evaluate_retrieval};
 use metron_optim::{MultiStep, SamConfig};
 use metron_samplers::{BatchSampler, MPerClassSampler};
 
@@ -464,7 +464,9 @@ impl Trainer {
             Some(g) => Some(embed(g, "embedding gallery")?),
             None => None,
         };
-        let test = evaluate_embeddings(&query, gallery.as_ref(), &self.config.recall_ks)?;
+        let bar = Bar::new(query.labels.len(), "retrieval (kNN)", self.quiet);
+        let test = evaluate_embeddings(&query, gallery.as_ref(), &self.config.recall_ks, &bar)?;
+        bar.finish();
         let skipped = query.skipped.len() + gallery.as_ref().map_or(0, |g| g.skipped.len());
         Ok((
             EpochRecord {
@@ -528,6 +530,7 @@ pub fn evaluate_embeddings(
     query: &EmbeddedSplit,
     gallery: Option<&EmbeddedSplit>,
     ks: &[usize],
+    progress: &dyn metron_metrics::Progress,
 ) -> Result<BTreeMap<String, f64>> {
     let config = RetrievalConfig {
         ks: ks.to_vec(),
@@ -539,7 +542,7 @@ pub fn evaluate_embeddings(
         &query.labels,
         gallery.map(|g| (g.embeddings.view(), g.labels.as_slice())),
         &config,
-        &NoProgress,
+        progress,
     )?;
     Ok(report.metrics().into_iter().collect())
 }
@@ -577,6 +580,7 @@ pub fn sample_paths(samples: &[Sample]) -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use metron_metrics::NoProgress;
     use ndarray::array;
 
     #[test]
@@ -616,11 +620,11 @@ mod tests {
         // q0 -> g1 (cos 0.995, same label), q1 -> g0 (cos 0.8, other label) then g1.
         let q = split_of(&[[1.0, 0.0], [0.0, 1.0]], &[0, 0]);
         let g = split_of(&[[0.6, 0.8], [1.0, 0.1]], &[1, 0]);
-        let m = evaluate_embeddings(&q, Some(&g), &[1, 2]).unwrap();
+        let m = evaluate_embeddings(&q, Some(&g), &[1, 2], &NoProgress).unwrap();
         assert_eq!(m["recall_at_1"], 0.5);
         assert_eq!(m["recall_at_2"], 1.0);
         // Self-retrieval over the queries: each one's only neighbour is the other (same label).
-        let m = evaluate_embeddings(&q, None, &[1]).unwrap();
+        let m = evaluate_embeddings(&q, None, &[1], &NoProgress).unwrap();
         assert_eq!(m["recall_at_1"], 1.0);
     }
 

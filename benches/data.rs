@@ -1,0 +1,84 @@
+//! The image pipeline: decode JPEG + random resized crop to 224 + horizontal flip + normalise,
+//! in batches of 64, decoded in parallel on rayon's pool (one thread per core) with the
+//! loader's background prefetch.
+//!
+//! `cargo bench --bench data` writes 512 JPEGs (500 x 375, CUB-like) to `target/bench-data/jpeg`
+//! once; `benches/compare/data_torchvision.py` reads the same files with torchvision's
+//! DataLoader at the same worker count for the README's ratio.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput};
+use image::{Rgb, RgbImage};
+use metron_datasets::{BatchLoader, LoaderConfig, Pipeline, Sample, Transform};
+
+const IMAGES: usize = 512;
+const BATCH: usize = 64;
+
+/// Smooth colour fields with some texture, so the JPEGs are of ordinary size.
+fn write_images(dir: &Path) -> Vec<Sample> {
+    std::fs::create_dir_all(dir).expect("bench data directory");
+    (0..IMAGES)
+        .map(|i| {
+            let path: PathBuf = dir.join(format!("{i:04}.jpg"));
+            if !path.is_file() {
+                let k = i as u32;
+                RgbImage::from_fn(500, 375, |x, y| {
+                    let t = ((x * 7 + y * 13 + k * 31) % 64) as u8;
+                    Rgb([
+                        ((x + k) % 256) as u8 / 2 + t,
+                        ((y * 2 + k) % 256) as u8 / 2 + t,
+                        ((x + y + 3 * k) % 256) as u8 / 2,
+                    ])
+                })
+                .save(&path)
+                .expect("write a bench JPEG");
+            }
+            Sample {
+                path,
+                label: i % 32,
+                bbox: None,
+            }
+        })
+        .collect()
+}
+
+fn main() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-data/jpeg");
+    let samples = Arc::new(write_images(&dir));
+    let pipeline = Arc::new(Pipeline::new(vec![
+        Transform::random_resized_crop([224, 224]),
+        Transform::HorizontalFlip { p: 0.5 },
+    ]));
+    let batches: Vec<Vec<usize>> = (0..IMAGES)
+        .collect::<Vec<_>>()
+        .chunks(BATCH)
+        .map(<[usize]>::to_vec)
+        .collect();
+
+    let mut c = Criterion::default().configure_from_args();
+    let mut group = c.benchmark_group("jpeg_rrc224_flip_normalize");
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_secs(2));
+    group.measurement_time(Duration::from_secs(20));
+    group.throughput(Throughput::Elements(IMAGES as u64));
+    let mut epoch = 0u64;
+    group.bench_function("epoch_of_512", |b| {
+        b.iter(|| {
+            epoch += 1;
+            let loader = BatchLoader::new(
+                samples.clone(),
+                batches.clone(),
+                pipeline.clone(),
+                0,
+                epoch,
+                LoaderConfig::default(),
+            );
+            loader.map(|b| b.expect("decodable").len()).sum::<usize>()
+        })
+    });
+    group.finish();
+    c.final_summary();
+}

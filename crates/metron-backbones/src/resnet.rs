@@ -275,7 +275,10 @@ fn conv_forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     let pointwise = conv.kernel_size == [1, 1]
         && conv.groups == 1
         && conv.dilation == [1, 1]
-        && matches!(conv.padding, PaddingConfig2d::Explicit(0, 0, 0, 0) | PaddingConfig2d::Valid);
+        && matches!(
+            conv.padding,
+            PaddingConfig2d::Explicit(0, 0, 0, 0) | PaddingConfig2d::Valid
+        );
     if !pointwise || ho * wo < POINTWISE_GEMM_MIN_PIXELS {
         return conv.forward(x);
     }
@@ -512,7 +515,12 @@ mod tests {
     fn pointwise_gemm_path_equals_the_convolution() {
         let device = metron_core::parse_device("cpu").unwrap().autodiff();
         device.seed(3);
-        for (stride, bias, size) in [(1usize, false, 14usize), (2, false, 28), (1, true, 16), (2, true, 29)] {
+        for (stride, bias, size) in [
+            (1usize, false, 14usize),
+            (2, false, 28),
+            (1, true, 16),
+            (2, true, 29),
+        ] {
             let mut conv: Conv2d = crate::with_float_dtype(
                 Conv2dConfig::new([6, 5], [1, 1])
                     .with_stride([stride, stride])
@@ -536,21 +544,33 @@ mod tests {
             };
             let (x, x2) = (leaf(), leaf());
             assert!(x.dims()[2].div_ceil(stride).pow(2) >= POINTWISE_GEMM_MIN_PIXELS);
-            let w = Tensor::<4>::random([3, 5, size.div_ceil(stride), size.div_ceil(stride)], Distribution::Default, &device)
-                .cast(burn::tensor::DType::F64);
+            let w = Tensor::<4>::random(
+                [3, 5, size.div_ceil(stride), size.div_ceil(stride)],
+                Distribution::Default,
+                &device,
+            )
+            .cast(burn::tensor::DType::F64);
             let fast = conv_forward(&conv, x.clone());
             let slow = conv.forward(x2.clone());
             assert_close(values(fast.clone()), values(slow.clone()), 1e-12);
             let gf = (fast * w.clone()).sum().backward();
             let gs = (slow * w).sum().backward();
-            assert_close(values(x.grad(&gf).unwrap()), values(x2.grad(&gs).unwrap()), 1e-12);
+            assert_close(
+                values(x.grad(&gf).unwrap()),
+                values(x2.grad(&gs).unwrap()),
+                1e-12,
+            );
             assert_close(
                 values(conv.weight.grad(&gf).unwrap()),
                 values(conv.weight.grad(&gs).unwrap()),
                 1e-12,
             );
             if let Some(b) = &conv.bias {
-                assert_close(values(b.grad(&gf).unwrap()), values(b.grad(&gs).unwrap()), 1e-12);
+                assert_close(
+                    values(b.grad(&gf).unwrap()),
+                    values(b.grad(&gs).unwrap()),
+                    1e-12,
+                );
             }
         }
     }

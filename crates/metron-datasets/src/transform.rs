@@ -111,7 +111,9 @@ thread_local! {
 /// SIMD fixed point: several times faster than `image::imageops::resize`, and no intermediate
 /// crop.
 fn resize_window(img: RgbImage, window: (u32, u32, u32, u32), out_h: u32, out_w: u32) -> RgbImage {
-    use fast_image_resize::{FilterType as Filter, PixelType, ResizeAlg, ResizeOptions, images::Image};
+    use fast_image_resize::{
+        FilterType as Filter, PixelType, ResizeAlg, ResizeOptions, images::Image,
+    };
     let (x, y, w, h) = window;
     let (out_w, out_h) = (out_w.max(1), out_h.max(1));
     let (iw, ih) = img.dimensions();

@@ -521,3 +521,128 @@ pub fn describe_outputs(run_dir: &Path) -> String {
         None => format!("run directory {}", run_dir.display()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: CgdArgs,
+    }
+
+    fn resolve(argv: &[&str]) -> CgdRunConfig {
+        let args = Cli::parse_from(std::iter::once("cgd").chain(argv.iter().copied())).args;
+        CgdRunConfig::resolve(&args, PathBuf::from("root"), 98)
+    }
+
+    /// `--preset paper` is section 4 of the seed spec, setting by setting.
+    #[test]
+    fn the_paper_preset_is_the_published_configuration() {
+        let c = resolve(&["--preset", "paper", "--dataset", "cub"]);
+        let m = &c.model;
+        assert_eq!(m.backbone, "resnet50");
+        assert_eq!(m.base_width, 64);
+        assert!(m.layer3_stride_1 && m.frozen_batch_norm);
+        assert_eq!(
+            (m.descriptors.as_str(), m.feature_dim, m.num_classes),
+            ("SG", 1536, 98)
+        );
+        assert_eq!(
+            (m.label_smoothing, m.temperature, m.margin),
+            (0.1, 0.5, 0.1)
+        );
+        let t = &c.trainer;
+        assert_eq!((t.batch_size, t.samples_per_class), (128, 4));
+        assert_eq!(
+            t.optimizer,
+            metron_train::OptimizerSetting::Adam { weight_decay: 0.0 }
+        );
+        assert_eq!((t.lr, t.epochs, t.gamma), (1e-4, 20, 0.1));
+        assert_eq!(t.milestones, vec![12, 16]);
+        assert_eq!(t.sam_rho, None);
+        assert_eq!((c.resize_size, c.image_size, c.flip), (252, 224, true));
+        assert_eq!(c.mean, Pipeline::IMAGENET_MEAN);
+    }
+
+    #[test]
+    fn every_setting_is_overridable_by_its_flag() {
+        let c = resolve(&[
+            "--preset",
+            "paper",
+            "--backbone",
+            "resnext50_32x4d",
+            "--gd-config",
+            "MG",
+            "--feature-dim",
+            "512",
+            "--batch-size",
+            "64",
+            "--samples-per-class",
+            "8",
+            "--lr",
+            "0.001",
+            "--epochs",
+            "30",
+            "--milestones",
+            "10,20",
+            "--label-smoothing",
+            "0.2",
+            "--temperature",
+            "1.0",
+            "--margin",
+            "0.2",
+            "--frozen-batch-norm",
+            "false",
+            "--layer3-stride-1",
+            "false",
+            "--flip",
+            "false",
+            "--sam-rho",
+            "0.05",
+            "--seed",
+            "7",
+            "--image-size",
+            "128",
+            "--recalls",
+            "1,10",
+        ]);
+        assert_eq!(c.model.backbone, "resnext50_32x4d");
+        assert_eq!(
+            (c.model.descriptors.as_str(), c.model.feature_dim),
+            ("MG", 512)
+        );
+        assert_eq!((c.trainer.batch_size, c.trainer.samples_per_class), (64, 8));
+        assert_eq!((c.trainer.lr, c.trainer.epochs), (0.001, 30));
+        assert_eq!(c.trainer.milestones, vec![10, 20]);
+        assert_eq!(
+            (c.model.label_smoothing, c.model.temperature, c.model.margin),
+            (0.2, 1.0, 0.2)
+        );
+        assert!(!c.model.frozen_batch_norm && !c.model.layer3_stride_1 && !c.flip);
+        assert_eq!((c.trainer.sam_rho, c.trainer.seed), (Some(0.05), 7));
+        // A new --image-size keeps CGD's 9/8 resize-then-crop ratio unless --resize-size is given.
+        assert_eq!((c.image_size, c.resize_size), (128, 144));
+        assert_eq!(c.trainer.recall_ks, vec![1, 10]);
+        // Milestones follow --epochs when not given.
+        let c = resolve(&["--preset", "paper", "--epochs", "10"]);
+        assert_eq!(c.trainer.milestones, vec![6, 8]);
+    }
+
+    #[test]
+    fn the_cpu_preset_trains_from_scratch_without_flips_on_handwriting() {
+        let c = resolve(&[]);
+        assert_eq!(
+            (c.model.backbone.as_str(), c.model.base_width),
+            ("resnet18", 32)
+        );
+        assert!(
+            !c.model.frozen_batch_norm,
+            "random BatchNorm statistics must be learned"
+        );
+        assert!(!c.flip);
+        assert!(resolve(&["--dataset", "cub"]).flip);
+    }
+}

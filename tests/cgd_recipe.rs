@@ -1,8 +1,10 @@
 //! The CGD recipe end to end on the real Omniglot images (a tiny network and input so it runs
 //! in seconds), then `metron embed` and `metron search` on its checkpoint.
 
+mod common;
+use common::metron;
+
 use std::path::Path;
-use std::process::Command;
 
 use clap::Parser;
 use metron::recipes::cgd::{CgdArgs, CgdOutcome, report_json, run};
@@ -33,14 +35,6 @@ fn args(run_dir: &Path, extra: &[&str]) -> CgdArgs {
     ];
     argv.extend(extra.iter().map(|s| s.to_string()));
     Cli::parse_from(argv).args
-}
-
-fn metron(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_metron"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run metron")
 }
 
 #[test]

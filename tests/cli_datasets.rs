@@ -1,16 +1,9 @@
 //! `metron datasets list|check` end to end.
 
-use std::process::Command;
+mod common;
+use common::metron;
 
 use serde_json::Value;
-
-fn metron(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_metron"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run metron")
-}
 
 #[test]
 fn check_real_omniglot_passes_and_lists() {

@@ -1,7 +1,10 @@
 //! `metron eval` and `metron synth` as a user runs them: exit codes, one-line errors, output.
 
+mod common;
+use common::metron;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use ndarray::{Array1, Array2, array};
 use serde_json::Value;
@@ -10,13 +13,6 @@ fn oracle(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/oracles")
         .join(name)
-}
-
-fn metron(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_metron"))
-        .args(args)
-        .output()
-        .expect("run metron")
 }
 
 fn p(path: &Path) -> &str {

@@ -4,11 +4,9 @@ use std::path::Path;
 
 use metron_datasets::*;
 
-fn write(root: &Path, rel: &str, content: &str) {
-    let p = root.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, content).unwrap();
-}
+#[path = "support/files.rs"]
+mod files;
+use files::write;
 
 const CATEGORIES: &str = r#"[{"id": 7477, "name": "Quercus alba", "supercategory": "Plantae", "kingdom": "Plantae"},
  {"id": 12, "name": "Apis mellifera", "supercategory": "Insecta"},

@@ -4,11 +4,9 @@ use std::path::Path;
 
 use metron_datasets::*;
 
-fn write(root: &Path, rel: &str, content: &str) {
-    let p = root.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, content).unwrap();
-}
+#[path = "support/files.rs"]
+mod files;
+use files::write;
 
 fn cub(root: &Path) {
     write(

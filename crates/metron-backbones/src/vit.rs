@@ -162,11 +162,11 @@ pub struct VitBlock {
 impl VitBlock {
     fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let x = x.clone() + self.attn.forward(self.norm1.forward(x));
-        let y = self.mlp.fc2.forward(
-            self.mlp
-                .act
-                .forward(self.mlp.fc1.forward(self.norm2.forward(x.clone()))),
-        );
+        // `mlp.act` is Burn's GELU; its exact-gradient twin runs instead (see
+        // `metron_core::tensor::gelu`: Burn's backward is the tanh approximation's on wgpu/cuda).
+        let y = self.mlp.fc2.forward(metron_core::tensor::gelu(
+            self.mlp.fc1.forward(self.norm2.forward(x.clone())),
+        ));
         x + y
     }
 }

@@ -66,7 +66,11 @@ impl Smd {
     pub fn forward(&self, tokens: Tensor<3>) -> Tensor<2> {
         let [b, _, c] = tokens.dims();
         let x = tokens.swap_dims(1, 2); // [B, C, N]
-        let x = self.mix2.forward(self.act.forward(self.mix1.forward(x)));
+        // `act` is Burn's GELU; its exact-gradient twin runs instead (see
+        // `metron_core::tensor::gelu`: Burn's backward is the tanh approximation's on wgpu/cuda).
+        let x = self
+            .mix2
+            .forward(metron_core::tensor::gelu(self.mix1.forward(x)));
         let x = self.project.forward(x); // [B, C, 8]
         let k = x.dims()[2];
         l2_normalize(x.swap_dims(1, 2).reshape([b, k * c]))

@@ -304,27 +304,28 @@ fn free_run_dir(dataset: &str) -> PathBuf {
 pub fn run(args: &CgdArgs) -> Result<CgdOutcome, CliError> {
     let started = std::time::Instant::now();
     let registry = crate::cli::datasets::registry(args.registry.as_deref())?;
-    let (config, existing) = match &args.resume {
+    let read = |dataset: &str, root: &Path| {
+        registry
+            .read(dataset, Some(root))
+            .map_err(|e| CliError::Usage(e.to_string()))
+    };
+    let (config, existing, data) = match &args.resume {
         Some(dir) => {
             let run = RunDir::open(dir).map_err(train_error)?;
             let config: CgdRunConfig = run.read_config().map_err(train_error)?;
-            (config, Some(run))
+            let data = read(&config.dataset, &config.root)?;
+            (config, Some(run), data)
         }
         None => {
             let root = registry
                 .root(&args.dataset, args.root.as_deref())
                 .map_err(|e| CliError::Usage(e.to_string()))?;
-            // The class count fixes the classifier; it is read again below with the images.
-            let data = registry
-                .read(&args.dataset, Some(&root))
-                .map_err(|e| CliError::Usage(e.to_string()))?;
+            let data = read(&args.dataset, &root)?;
+            // The class count fixes the classifier's width.
             let classes = split(&data, "train")?.classes_present();
-            (CgdRunConfig::resolve(args, root, classes), None)
+            (CgdRunConfig::resolve(args, root, classes), None, data)
         }
     };
-    let data = registry
-        .read(&config.dataset, Some(&config.root))
-        .map_err(|e| CliError::Usage(e.to_string()))?;
     if let Ok(entry) = registry.entry(&config.dataset) {
         for m in check_counts(&data, entry) {
             eprintln!("warning: {}", m);
@@ -511,15 +512,11 @@ pub fn report_json(report: &CgdReport) -> serde_json::Value {
 
 /// Where to look for the files of a finished run.
 pub fn describe_outputs(run_dir: &Path) -> String {
-    let run = RunDir::open(run_dir).ok();
-    match run {
-        Some(run) => format!(
-            "run directory {}: report.json, metrics.jsonl, curves.png, retrieval_grid.png, \
-             embeddings.npy, checkpoints/{{last,best}}.ckpt",
-            run.root().display()
-        ),
-        None => format!("run directory {}", run_dir.display()),
-    }
+    format!(
+        "run directory {}: report.json, metrics.jsonl, curves.png, retrieval_grid.png, \
+         embeddings.npy, checkpoints/{{last,best}}.ckpt",
+        run_dir.display()
+    )
 }
 
 #[cfg(test)]

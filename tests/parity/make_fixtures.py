@@ -109,16 +109,6 @@ def main():
     (out / "meta.json").write_text(json.dumps(meta, indent=1))
 
 
-class StemLayer(torch.nn.Module):
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.conv = torch.nn.Conv2d(cin, cout, 3, stride, 1, bias=True)
-        self.bn = torch.nn.BatchNorm2d(cout)
-
-    def forward(self, x):
-        return torch.relu(self.bn(self.conv(x)))
-
-
 class SaigBlock(torch.nn.Module):
     """SAIG's block: x + Attn(LN(x)), no MLP (timm's Attention, qkv bias)."""
 
@@ -133,35 +123,70 @@ class SaigBlock(torch.nn.Module):
         return x + self.attn(self.norm1(x))
 
 
-class SaigReference(torch.nn.Module):
-    """SAIG-S/D from ../shared/specs/seed-systems.md s. 1.1 (the original repository is not a
-    package; its key names are not known here, so the reference names its parts as metron
-    does)."""
+class SaigConvEmbed(torch.nn.Module):
+    """The original's `ConvEmbed`: one `nn.Sequential` stem, so its state-dict keys are
+    `patch_embed.conv_stem.{index}.*` with convolutions at 0, 3, ..., 15, BatchNorms at 1, 4, ...,
+    16 and the 1x1 projection at 18 (ReLUs hold no parameters but take indices)."""
 
-    def __init__(self, depth, tokens, dim=384, heads=12):
+    def __init__(self, dim):
         super().__init__()
-        spec = [(3, 64, 2), (64, 128, 2), (128, 128, 1), (128, 256, 2), (256, 256, 1), (256, 512, 2)]
-        self.stem = torch.nn.ModuleList(StemLayer(*s) for s in spec)
-        self.proj = torch.nn.Conv2d(512, dim, 1)
+        layers = []
+        cin = 3
+        for cout, stride in [(64, 2), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)]:
+            layers += [
+                torch.nn.Conv2d(cin, cout, 3, stride, 1),
+                torch.nn.BatchNorm2d(cout),
+                torch.nn.ReLU(),
+            ]
+            cin = cout
+        layers.append(torch.nn.Conv2d(cin, dim, 1))
+        self.conv_stem = torch.nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.conv_stem(x).flatten(2).transpose(1, 2)
+
+
+class SaigReference(torch.nn.Module):
+    """SAIG-S/D in the module layout of the original (yanghongji2007/SAIG, timm's
+    VisionTransformer with ConvEmbed): its checkpoints' key names, the ImageNet classifier
+    `head` included, which the backbone does not use."""
+
+    def __init__(self, depth, tokens, dim=384, heads=12, num_classes=1000):
+        super().__init__()
+        self.patch_embed = SaigConvEmbed(dim)
         self.pos_embed = torch.nn.Parameter(torch.zeros(1, tokens, dim))
         self.blocks = torch.nn.ModuleList(SaigBlock(dim, heads) for _ in range(depth))
         self.norm = torch.nn.LayerNorm(dim, eps=1e-6)
+        self.head = torch.nn.Linear(dim, num_classes)
 
-    def forward(self, x):
-        for layer in self.stem:
-            x = layer(x)
-        x = self.proj(x).flatten(2).transpose(1, 2) + self.pos_embed
+    def forward_features(self, x):
+        x = self.patch_embed(x) + self.pos_embed
         for block in self.blocks:
             x = block(x)
         return self.norm(x)
 
+    def forward(self, x):
+        return self.head(self.forward_features(x))
 
-def reference(out, name, model, run, x, keep=lambda key: True):
+
+def saig_resize_pos_embed(pos, grid):
+    """The original's load-time `resize_pos_embed`: the stored tokens read as a square grid,
+    resized with plain bicubic (no antialias) to `grid`, no CLS token."""
+    n, dim = pos.shape[1], pos.shape[2]
+    side = int(n**0.5)
+    planes = pos[0].reshape(1, side, side, dim).permute(0, 3, 1, 2)
+    planes = torch.nn.functional.interpolate(planes, size=grid, mode="bicubic", align_corners=False)
+    return planes.permute(0, 2, 3, 1).reshape(1, grid[0] * grid[1], dim)
+
+
+def reference(out, name, model, run, x, keep=lambda key: True, counted=None):
     """Saves `name`'s state dict (the keys `keep` selects) and its float64 outputs; returns its
-    meta entry."""
+    meta entry, whose parameter count covers the parameters `counted` selects (default:
+    those saved)."""
+    counted = counted or keep
     state = {k: v for k, v in model.state_dict().items() if keep(k)}
     torch.save(state, out / f"{name}.pth")
-    params = sum(v.numel() for k, v in model.named_parameters() if keep(k))
+    params = sum(v.numel() for k, v in model.named_parameters() if counted(k))
     outs = {}
     for dtype in (torch.float32, torch.float64):
         m = model.to(dtype)
@@ -221,11 +246,45 @@ def other_backbones(out, x):
     }
     torch.manual_seed(0)
     saig = SaigReference(depth=11, tokens=16)
-    randomise_bn(saig)
+    randomise_bn(saig.patch_embed)
     saig.eval()
     with torch.no_grad():
         saig.pos_embed.normal_(0, 0.5)
-    meta["saig_s_64"] = reference(out, "saig_s_64", saig, lambda m, x: {"tokens": m(x)}, x)
+    # The checkpoint carries the classifier as the original's do; the backbone's parameter
+    # count leaves it out.
+    meta["saig_s_64"] = reference(
+        out,
+        "saig_s_64",
+        saig,
+        lambda m, x: {"tokens": m.forward_features(x)},
+        x,
+        counted=lambda k: not k.startswith("head."),
+    )
+    # The same weights nested as the original's pretrained checkpoints are (its train.py reads
+    # `torch.load(path)["state_dict"]`), for the SAIG resize test below.
+    torch.save(
+        {"state_dict": saig.state_dict(), "epoch": 0, "arch": "SAIG_Shallow"},
+        out / "saig_s_64_nested.pth",
+    )
+    # Those weights used at 32 x 96 (a 2 x 6 grid), as the original's train.py does for
+    # another image size: pos_embed resized at load time, in the checkpoint's dtype. (2 x 6
+    # rather than the 1 x 4 aspect of ground images at this scale: 2 x 8 would keep the 16
+    # tokens of the 4 x 4 grid, and timm's own filter resizes only when the count changes.)
+    g = torch.Generator().manual_seed(4)
+    x3 = torch.randn(2, 3, 32, 96, generator=g)
+    np.save(out / "input_2x3x32x96.npy", x3.numpy())
+    wide = SaigReference(depth=11, tokens=12).eval()
+    wide_out = {}
+    for dtype in (torch.float32, torch.float64):
+        state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in saig.state_dict().items()}
+        state["pos_embed"] = saig_resize_pos_embed(state["pos_embed"], (2, 6))
+        wide.to(dtype).load_state_dict(state)
+        with torch.no_grad():
+            wide_out[dtype] = wide.forward_features(x3.to(dtype))
+    np.save(out / "saig_s_64_at_32x96_tokens.npy", wide_out[torch.float64].numpy())
+    meta["saig_s_64_at_32x96"] = {
+        "torch_f32_error_tokens": (wide_out[torch.float32].double() - wide_out[torch.float64]).abs().max().item()
+    }
     # Bicubic position-embedding resize, as timm does for another input size.
     g = torch.Generator().manual_seed(2)
     grid = torch.randn(1, 8, 4, 4, generator=g, dtype=torch.float64)
@@ -234,6 +293,14 @@ def other_backbones(out, x):
     np.save(out / "bicubic_out_8x6x5.npy", up[0].numpy())
     down = torch.nn.functional.interpolate(grid, size=(3, 2), mode="bicubic", align_corners=False)
     np.save(out / "bicubic_out_8x3x2.npy", down[0].numpy())
+    # DINO's interpolate_pos_encoding of the same grid: a scale factor of (n + 0.1) / 4 per
+    # axis instead of a size, which moves the samples.
+    for h, w in [(6, 5), (3, 2)]:
+        dino = torch.nn.functional.interpolate(
+            grid, scale_factor=((h + 0.1) / 4, (w + 0.1) / 4), mode="bicubic", align_corners=False
+        )
+        assert dino.shape[-2:] == (h, w), dino.shape
+        np.save(out / f"dino_bicubic_out_8x{h}x{w}.npy", dino[0].numpy())
     return meta
 
 

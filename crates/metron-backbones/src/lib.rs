@@ -10,12 +10,14 @@ mod vgg;
 mod vit;
 
 pub use error::{BackboneError, Result};
-pub use load::{KeyMap, LoadMode, LoadReport, TORCHVISION_RESNET_KEYS, load_pytorch};
+pub use load::{
+    KeyMap, LoadMode, LoadReport, TORCHVISION_RESNET_KEYS, load_pytorch, load_pytorch_entry,
+};
 pub use registry::{BACKBONE_NAMES, Backbone, Preprocessing, build, preprocessing};
 pub use resnet::{
     Block, BlockKind, Downsample, ResNet, ResNetBranch, ResNetConfig, ResNetStage, ResNetTrunk,
 };
-pub use saig::{Saig, SaigBlock, SaigConfig, StemLayer};
+pub use saig::{SAIG_ORIGINAL_KEYS, Saig, SaigBlock, SaigConfig, StemLayer};
 pub use vgg::{Vgg16, Vgg16Config, VggStages, torchvision_vgg16_keys};
 pub use vit::{
     Attention, Mlp, PatchEmbed, PositionResize, VisionTransformer, VitBlock, VitConfig,

@@ -16,8 +16,13 @@ pub enum LoadMode {
     /// used (BatchNorm's `num_batches_tracked` counters aside).
     #[default]
     Strict,
+    /// [`LoadMode::Strict`], except that checkpoint tensors whose key (after renaming) starts
+    /// with one of these prefixes may go unused: a classifier the backbone does not have, as
+    /// `&["head."]` for SAIG's original checkpoints. They are still listed in
+    /// [`LoadReport::unused`]; every other unused key, and every missing one, is an error.
+    StrictIgnoringUnused(&'static [&'static str]),
     /// Missing and unused keys are allowed (fine-tuning from a backbone-only checkpoint, or
-    /// loading a backbone out of a bigger model). Shape mismatches are errors in both modes.
+    /// loading a backbone out of a bigger model). Shape mismatches are errors in every mode.
     Partial,
 }
 
@@ -42,12 +47,35 @@ pub const TORCHVISION_RESNET_KEYS: KeyMap<'static> = &[
 /// renaming keys with `keys`. Returns the model and what was applied; in
 /// [`LoadMode::Strict`] any missing or unused key is an error that names it.
 pub fn load_pytorch<M: Module + ModuleSnapshot>(
-    mut model: M,
+    model: M,
     path: impl AsRef<Path>,
     keys: KeyMap<'_>,
     mode: LoadMode,
 ) -> Result<(M, LoadReport)> {
-    let path = path.as_ref();
+    load(model, path.as_ref(), None, keys, mode)
+}
+
+/// [`load_pytorch`] for a `.pth` checkpoint that nests its state dict under `entry` of a
+/// dictionary, as training scripts save it next to the optimizer state and the epoch (timm's
+/// `"state_dict"`, which SAIG's pretrained checkpoints use; `"model"`). The other entries are
+/// not read.
+pub fn load_pytorch_entry<M: Module + ModuleSnapshot>(
+    model: M,
+    path: impl AsRef<Path>,
+    entry: &str,
+    keys: KeyMap<'_>,
+    mode: LoadMode,
+) -> Result<(M, LoadReport)> {
+    load(model, path.as_ref(), Some(entry), keys, mode)
+}
+
+fn load<M: Module + ModuleSnapshot>(
+    mut model: M,
+    path: &Path,
+    entry: Option<&str>,
+    keys: KeyMap<'_>,
+    mode: LoadMode,
+) -> Result<(M, LoadReport)> {
     let err = |why: String| BackboneError::Checkpoint {
         path: path.to_path_buf(),
         why,
@@ -64,6 +92,11 @@ pub fn load_pytorch<M: Module + ModuleSnapshot>(
     let is_safetensors = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("safetensors"));
+    if is_safetensors && let Some(entry) = entry {
+        return Err(err(format!(
+            "a safetensors file is flat, it has no entry '{entry}' to select"
+        )));
+    }
     let result = if is_safetensors {
         // A safetensors file made from a PyTorch state dict keeps PyTorch's conventions
         // (Linear weights [out, in], norm weight/bias): adapt them as the .pth reader does.
@@ -77,10 +110,11 @@ pub fn load_pytorch<M: Module + ModuleSnapshot>(
             .map_err(|e| err(e.to_string()))?
     } else {
         // Validation is ours: burn-store's report is a multi-line table, we name one key.
-        let mut store = PytorchStore::from_file(path)
-            .remap(remapper)
-            .allow_partial(true)
-            .validate(false);
+        let mut store = PytorchStore::from_file(path);
+        if let Some(entry) = entry {
+            store = store.with_top_level_key(entry);
+        }
+        let mut store = store.remap(remapper).allow_partial(true).validate(false);
         model
             .load_from(&mut store)
             .map_err(|e| err(e.to_string()))?
@@ -114,7 +148,13 @@ pub fn load_pytorch<M: Module + ModuleSnapshot>(
         .filter(|k| !k.ends_with("num_batches_tracked"))
         .cloned()
         .collect();
-    if mode == LoadMode::Strict {
+    // The prefixes whose unused keys a strict mode lets pass; none for partial loading.
+    let tolerated: Option<&[&str]> = match mode {
+        LoadMode::Strict => Some(&[]),
+        LoadMode::StrictIgnoringUnused(prefixes) => Some(prefixes),
+        LoadMode::Partial => None,
+    };
+    if let Some(tolerated) = tolerated {
         if let Some(first) = missing.first() {
             return Err(BackboneError::MissingKeys {
                 path: PathBuf::from(path),
@@ -122,11 +162,15 @@ pub fn load_pytorch<M: Module + ModuleSnapshot>(
                 first: first.clone(),
             });
         }
-        if let Some(first) = unused.first() {
+        let stray: Vec<&String> = unused
+            .iter()
+            .filter(|k| !tolerated.iter().any(|p| k.starts_with(p)))
+            .collect();
+        if let Some(first) = stray.first() {
             return Err(BackboneError::UnusedKeys {
                 path: PathBuf::from(path),
-                count: unused.len(),
-                first: first.clone(),
+                count: stray.len(),
+                first: (*first).clone(),
             });
         }
     }

@@ -7,6 +7,8 @@ use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
+use metron_core::batch_norm::{batch_norm_forward, batch_norm_relu_forward};
+use metron_core::conv::conv2d_forward;
 
 use crate::{BackboneError, Result};
 
@@ -111,7 +113,7 @@ impl ResNetConfig {
     }
 
     /// Builds the network with PyTorch's default initialisation scheme; weights are meant to be
-    /// loaded (see [`crate::load_torchvision`]). `device.seed(..)` first for a reproducible
+    /// loaded (see [`crate::load_pytorch`] with [`crate::TORCHVISION_RESNET_KEYS`]). `device.seed(..)` first for a reproducible
     /// random init.
     pub fn init(&self, device: &Device) -> Result<ResNet> {
         if self.block == BlockKind::Basic && (self.groups != 1 || self.width_per_group != 64) {
@@ -245,57 +247,18 @@ pub struct Block {
 impl Block {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let identity = match &self.downsample {
-            Some(d) => d.bn.forward(conv_forward(&d.conv, x.clone())),
+            Some(d) => batch_norm_forward(&d.bn, conv2d_forward(&d.conv, x.clone())),
             None => x.clone(),
         };
-        let mut y = relu(self.bn1.forward(conv_forward(&self.conv1, x)));
-        y = self.bn2.forward(conv_forward(&self.conv2, y));
-        if let (Some(conv3), Some(bn3)) = (&self.conv3, &self.bn3) {
-            y = bn3.forward(conv_forward(conv3, relu(y)));
-        }
+        let y = batch_norm_relu_forward(&self.bn1, conv2d_forward(&self.conv1, x));
+        let y = match (&self.conv3, &self.bn3) {
+            (Some(conv3), Some(bn3)) => {
+                let y = batch_norm_relu_forward(&self.bn2, conv2d_forward(&self.conv2, y));
+                batch_norm_forward(bn3, conv2d_forward(conv3, y))
+            }
+            _ => batch_norm_forward(&self.bn2, conv2d_forward(&self.conv2, y)),
+        };
         relu(y + identity)
-    }
-}
-
-/// Below this many output pixels a 1x1 convolution keeps Burn's own kernel (measured faster
-/// there on flex: 7 x 7 maps).
-const POINTWISE_GEMM_MIN_PIXELS: usize = 14 * 14;
-
-/// `conv.forward(x)`, except that an ungrouped, unpadded 1x1 convolution on a map of at least
-/// 14 x 14 outputs runs as one broadcast matrix product `W [Cout, Cin] x X [B, Cin, H W]`.
-///
-/// Same arithmetic, but its backward pass is two GEMMs, where Burn 0.22 derives the weight
-/// gradient of a convolution as another convolution whose kernel is the whole output map; on
-/// the flex backend that made ResNet-50's 1x1 layers 3-5x slower to train than this (e.g. a
-/// 256 -> 64 1x1 at 56 x 56, batch 16: 186 ms -> 59 ms forward + backward).
-fn conv_forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    let [b, cin, h, w] = x.dims();
-    let [sh, sw] = conv.stride;
-    let (ho, wo) = (h.div_ceil(sh), w.div_ceil(sw));
-    let pointwise = conv.kernel_size == [1, 1]
-        && conv.groups == 1
-        && conv.dilation == [1, 1]
-        && matches!(
-            conv.padding,
-            PaddingConfig2d::Explicit(0, 0, 0, 0) | PaddingConfig2d::Valid
-        );
-    if !pointwise || ho * wo < POINTWISE_GEMM_MIN_PIXELS {
-        return conv.forward(x);
-    }
-    let x = if sh > 1 || sw > 1 {
-        x.slice(burn::tensor::s![.., .., ..;sh, ..;sw])
-    } else {
-        x
-    };
-    let weight = conv.weight.val();
-    let cout = weight.dims()[0];
-    let y = weight
-        .reshape([1, cout, cin])
-        .matmul(x.reshape([b, cin, ho * wo]))
-        .reshape([b, cout, ho, wo]);
-    match &conv.bias {
-        Some(bias) => y + bias.val().reshape([1, cout, 1, 1]),
-        None => y,
     }
 }
 
@@ -318,8 +281,10 @@ impl ResNet {
     /// # Shapes
     /// - `x`: `[B, 3, H, W]` -> `[B, base_width, H/4, W/4]`
     pub fn stem(&self, x: Tensor<4>) -> Tensor<4> {
-        self.maxpool
-            .forward(relu(self.bn1.forward(self.conv1.forward(x))))
+        self.maxpool.forward(batch_norm_relu_forward(
+            &self.bn1,
+            conv2d_forward(&self.conv1, x),
+        ))
     }
 
     /// Runs stage `index` (1..=4) on `x`.
@@ -413,9 +378,10 @@ fn run_stages(stages: &[Vec<Block>], mut x: Tensor<4>) -> Tensor<4> {
 
 impl ResNetTrunk {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self
-            .maxpool
-            .forward(relu(self.bn1.forward(self.conv1.forward(x))));
+        let x = self.maxpool.forward(batch_norm_relu_forward(
+            &self.bn1,
+            conv2d_forward(&self.conv1, x),
+        ));
         run_stages(&self.stages, x)
     }
 }
@@ -489,89 +455,5 @@ impl ResNet {
             },
             ResNetBranch { stages: rest },
         )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use burn::tensor::Distribution;
-
-    fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
-        t.into_data().try_into_vec_as::<f64>().unwrap()
-    }
-
-    fn assert_close(a: Vec<f64>, b: Vec<f64>, tol: f64) {
-        assert_eq!(a.len(), b.len());
-        let scale = a.iter().fold(1.0f64, |m, v| m.max(v.abs()));
-        for (x, y) in a.iter().zip(&b) {
-            assert!((x - y).abs() <= tol * scale, "{x} vs {y}");
-        }
-    }
-
-    /// The matrix-product path of 1x1 convolutions gives Burn's convolution output and
-    /// gradients (stride 1 and 2, with and without bias), in f64 to the last digits.
-    #[test]
-    fn pointwise_gemm_path_equals_the_convolution() {
-        let device = metron_core::parse_device("cpu").unwrap().autodiff();
-        device.seed(3);
-        for (stride, bias, size) in [
-            (1usize, false, 14usize),
-            (2, false, 28),
-            (1, true, 16),
-            (2, true, 29),
-        ] {
-            let mut conv: Conv2d = crate::with_float_dtype(
-                Conv2dConfig::new([6, 5], [1, 1])
-                    .with_stride([stride, stride])
-                    .with_bias(bias)
-                    .init(&device),
-                burn::tensor::FloatDType::F64,
-            );
-            // The cast parameters are graph nodes; make them leaves so that two backward
-            // passes can each read their gradients.
-            conv.weight = Param::from_tensor(conv.weight.val().detach());
-            conv.bias = conv.bias.map(|b| Param::from_tensor(b.val().detach()));
-            let data = Tensor::<4>::random([3, 6, size, size], Distribution::Default, &device)
-                .cast(burn::tensor::DType::F64)
-                .into_data();
-            // One leaf per graph: Burn's tape is consumed by each backward pass.
-            let leaf = || {
-                Tensor::<4>::from_data(data.clone(), &device)
-                    .cast(burn::tensor::DType::F64)
-                    .detach()
-                    .require_grad()
-            };
-            let (x, x2) = (leaf(), leaf());
-            assert!(x.dims()[2].div_ceil(stride).pow(2) >= POINTWISE_GEMM_MIN_PIXELS);
-            let w = Tensor::<4>::random(
-                [3, 5, size.div_ceil(stride), size.div_ceil(stride)],
-                Distribution::Default,
-                &device,
-            )
-            .cast(burn::tensor::DType::F64);
-            let fast = conv_forward(&conv, x.clone());
-            let slow = conv.forward(x2.clone());
-            assert_close(values(fast.clone()), values(slow.clone()), 1e-12);
-            let gf = (fast * w.clone()).sum().backward();
-            let gs = (slow * w).sum().backward();
-            assert_close(
-                values(x.grad(&gf).unwrap()),
-                values(x2.grad(&gs).unwrap()),
-                1e-12,
-            );
-            assert_close(
-                values(conv.weight.grad(&gf).unwrap()),
-                values(conv.weight.grad(&gs).unwrap()),
-                1e-12,
-            );
-            if let Some(b) = &conv.bias {
-                assert_close(
-                    values(b.grad(&gf).unwrap()),
-                    values(b.grad(&gs).unwrap()),
-                    1e-12,
-                );
-            }
-        }
     }
 }

@@ -6,14 +6,39 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{
     BatchNorm, BatchNormConfig, LayerNorm, LayerNormConfig, LinearConfig, PaddingConfig2d,
 };
-use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
+use metron_core::batch_norm::batch_norm_relu_forward;
+use metron_core::conv::conv2d_forward;
 
-use crate::vit::Attention;
+use crate::load::KeyMap;
+use crate::vit::{Attention, PositionResize, regrid_tokens};
 use crate::{BackboneError, Result};
 
 /// Output channels and strides of the six 3x3 stem convolutions (overall stride 16).
 const STEM: [(usize, usize); 6] = [(64, 2), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)];
+
+/// Key renames for the original SAIG checkpoints (yanghongji2007/SAIG, timm's
+/// `VisionTransformer` with `ConvEmbed`: `SAIG_Shallow` / `SAIG_Deep`). The original keeps its
+/// stem in one `nn.Sequential` (`patch_embed.conv_stem`: conv, BN, ReLU six times, then the
+/// 1x1 projection at index 18); the rest of its keys are metron's already. Its ImageNet
+/// classifier `head.*` has no counterpart here: load with
+/// `LoadMode::StrictIgnoringUnused(&["head."])`, which still rejects any other stray key.
+/// The patterns are anchored at both ends of the index so that `1` cannot match `10`.
+pub const SAIG_ORIGINAL_KEYS: KeyMap<'static> = &[
+    (r"^patch_embed\.conv_stem\.0\.", "stem.0.conv."),
+    (r"^patch_embed\.conv_stem\.1\.", "stem.0.bn."),
+    (r"^patch_embed\.conv_stem\.3\.", "stem.1.conv."),
+    (r"^patch_embed\.conv_stem\.4\.", "stem.1.bn."),
+    (r"^patch_embed\.conv_stem\.6\.", "stem.2.conv."),
+    (r"^patch_embed\.conv_stem\.7\.", "stem.2.bn."),
+    (r"^patch_embed\.conv_stem\.9\.", "stem.3.conv."),
+    (r"^patch_embed\.conv_stem\.10\.", "stem.3.bn."),
+    (r"^patch_embed\.conv_stem\.12\.", "stem.4.conv."),
+    (r"^patch_embed\.conv_stem\.13\.", "stem.4.bn."),
+    (r"^patch_embed\.conv_stem\.15\.", "stem.5.conv."),
+    (r"^patch_embed\.conv_stem\.16\.", "stem.5.bn."),
+    (r"^patch_embed\.conv_stem\.18\.", "proj."),
+];
 
 /// Configuration of [`Saig`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +112,7 @@ impl SaigConfig {
                 })
                 .collect(),
             norm: ln(),
+            grid: [gh, gw],
         })
     }
 }
@@ -107,6 +133,13 @@ pub struct SaigBlock {
 
 /// SAIG backbone returning the token sequence `[B, N, 384]` (row-major over the 16x-strided
 /// grid), as the GAP / SMD heads expect.
+///
+/// The original's checkpoints load with [`load_pytorch`](crate::load_pytorch) (or
+/// [`load_pytorch_entry`](crate::load_pytorch_entry) with entry `"state_dict"` for the
+/// ImageNet-pretrained files, which its training script reads that way), [`SAIG_ORIGINAL_KEYS`]
+/// and `LoadMode::StrictIgnoringUnused(&["head."])`, into a model configured for the
+/// checkpoint's image size (224 x 224 for the pretrained ones); then
+/// [`Saig::resize_position_embedding`] adapts it to the training size.
 #[derive(Module, Debug)]
 pub struct Saig {
     pub stem: Vec<StemLayer>,
@@ -114,22 +147,56 @@ pub struct Saig {
     pub pos_embed: Param<Tensor<3>>,
     pub blocks: Vec<SaigBlock>,
     pub norm: LayerNorm,
+    /// Tokens along height and width that `pos_embed` is laid out for.
+    #[module(skip)]
+    pub grid: [usize; 2],
 }
 
 impl Saig {
     /// # Shapes
-    /// - `x`: `[B, 3, H, W]` (the configured size) -> `[B, (H/16)(W/16), D]`
+    /// - `x`: `[B, 3, H, W]` with `(H/16, W/16)` equal to [`Saig::grid`] (the configured size,
+    ///   or the one set by [`Saig::resize_position_embedding`]) -> `[B, (H/16)(W/16), D]`
     pub fn tokens(&self, x: Tensor<4>) -> Tensor<3> {
-        let x = self
-            .stem
-            .iter()
-            .fold(x, |x, l| relu(l.bn.forward(l.conv.forward(x))));
-        let p = self.proj.forward(x);
+        let x = self.stem.iter().fold(x, |x, l| {
+            batch_norm_relu_forward(&l.bn, conv2d_forward(&l.conv, x))
+        });
+        let p = conv2d_forward(&self.proj, x);
         let [b, d, h, w] = p.dims();
         let mut t = p.reshape([b, d, h * w]).swap_dims(1, 2) + self.pos_embed.val();
         for block in &self.blocks {
             t = t.clone() + block.attn.forward(block.norm1.forward(t));
         }
         self.norm.forward(t)
+    }
+
+    /// Stores the position embedding re-gridded for `grid`, as the original's training script
+    /// does when it loads the 224 x 224 ImageNet checkpoint for 256 x 256 satellite or
+    /// 128 x 512 ground images (`resize_pos_embed`: plain bicubic, [`PositionResize::Bicubic`]).
+    ///
+    /// The original reads the stored tokens as a square grid; from a square grid this is
+    /// exactly its resize. From a non-square one (a checkpoint fine-tuned at 128 x 512) this
+    /// resizes from the true grid, where the original would misread the tokens, or fail when
+    /// their number is not a square.
+    ///
+    /// A grid with a zero side is an [`BackboneError::InvalidConfig`].
+    pub fn resize_position_embedding(mut self, grid: [usize; 2]) -> Result<Self> {
+        if grid[0] == 0 || grid[1] == 0 {
+            return Err(BackboneError::InvalidConfig(format!(
+                "SAIG position grid must be non-empty, got {grid:?}"
+            )));
+        }
+        if grid == self.grid {
+            return Ok(self);
+        }
+        let resized = regrid_tokens(
+            self.pos_embed.val(),
+            self.grid,
+            grid,
+            PositionResize::Bicubic,
+        )
+        .detach();
+        self.pos_embed = Param::from_tensor(resized);
+        self.grid = grid;
+        Ok(self)
     }
 }

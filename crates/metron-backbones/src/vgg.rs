@@ -6,6 +6,7 @@ use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxP
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
+use metron_core::conv::conv2d_forward;
 
 /// Output channels of the 13 convolutions; a max-pool follows convolutions 1, 3, 6, 9, 12.
 const CHANNELS: [usize; 13] = [
@@ -101,7 +102,7 @@ pub struct VggStages {
 impl Vgg16 {
     fn run(&self, range: std::ops::Range<usize>, mut x: Tensor<4>) -> Tensor<4> {
         for k in range {
-            x = relu(self.convs[k].forward(x));
+            x = relu(conv2d_forward(&self.convs[k], x));
             if POOL_AFTER.contains(&k) {
                 x = self.pool.forward(x);
             }
@@ -109,8 +110,8 @@ impl Vgg16 {
         x
     }
 
-    /// WGOL's split (`conv1_2` = features[0:10], `conv3` = [10:17], `conv4` = [17:24],
-    /// `conv5` = [24:30]).
+    /// WGOL's split (`conv1_2` = `features[0:10]`, `conv3` = `[10:17]`, `conv4` = `[17:24]`,
+    /// `conv5` = `[24:30]`).
     pub fn stages(&self, x: Tensor<4>) -> VggStages {
         let f12 = self.run(0..4, x);
         let f3 = self.run(4..7, f12.clone());

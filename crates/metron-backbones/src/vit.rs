@@ -6,6 +6,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Gelu, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor, TensorData};
+use metron_core::conv::conv2d_forward;
 
 use crate::{BackboneError, Result};
 
@@ -182,7 +183,8 @@ pub struct VisionTransformer {
     #[module(skip)]
     pub grid: [usize; 2],
     /// How `tokens` re-grids the position embedding for other input sizes (timm's
-    /// anti-aliased bicubic by default).
+    /// anti-aliased bicubic by default; [`PositionResize::DinoBicubic`] reproduces DINO's own
+    /// forward pass).
     #[module(skip)]
     pub position_resize: PositionResize,
 }
@@ -193,7 +195,7 @@ impl VisionTransformer {
     /// # Shapes
     /// - `x`: `[B, 3, H, W]` with `(H, W)` the configured image size -> `[B, 1 + N, D]`
     pub fn tokens(&self, x: Tensor<4>) -> Tensor<3> {
-        let p = self.patch_embed.proj.forward(x); // [B, D, gh, gw]
+        let p = conv2d_forward(&self.patch_embed.proj, x); // [B, D, gh, gw]
         let [b, d, gh, gw] = p.dims();
         let patches = p.reshape([b, d, gh * gw]).swap_dims(1, 2);
         let cls = self.cls_token.val().expand([b, 1, d]);
@@ -217,8 +219,8 @@ impl VisionTransformer {
     }
 
     /// The position embedding for a `grid` of patches: the stored one, or its patch part
-    /// resized with [`VisionTransformer::position_resize`], the CLS entry kept. The resize is two matrix
-    /// products, so gradients reach the stored embedding.
+    /// resized with [`VisionTransformer::position_resize`], the CLS entry kept. The resize is
+    /// two matrix products, so gradients reach the stored embedding.
     ///
     /// # Shapes
     /// - -> `[1, 1 + gh * gw, D]`
@@ -227,31 +229,11 @@ impl VisionTransformer {
         if grid == self.grid {
             return pos;
         }
-        let [_, _, d] = pos.dims();
-        let [gh, gw] = self.grid;
-        let [nh, nw] = grid;
-        let device = pos.device();
+        let [_, n, d] = pos.dims();
         let cls = pos.clone().slice([0..1, 0..1, 0..d]);
-        // [1, N, D] -> [D, gh, gw]
-        let planes = pos
-            .slice([0..1, 1..1 + gh * gw, 0..d])
-            .reshape([gh * gw, d])
-            .transpose()
-            .reshape([d, gh, gw]);
-        let matrix = |input: usize, output: usize| {
-            Tensor::<2>::from_data(
-                TensorData::new(self.position_resize.matrix(input, output), [output, input]),
-                (&device, planes.dtype()),
-            )
-        };
-        let rows = matrix(gh, nh).unsqueeze_dim::<3>(0); // [1, nh, gh]
-        let cols = matrix(gw, nw).transpose().unsqueeze_dim::<3>(0); // [1, gw, nw]
-        let resized = rows.matmul(planes).matmul(cols); // [D, nh, nw]
-        let patches = resized
-            .reshape([d, nh * nw])
-            .transpose()
-            .reshape([1, nh * nw, d]);
-        Tensor::cat(vec![cls, patches], 1)
+        let patches = pos.slice([0..1, 1..n, 0..d]);
+        let resized = regrid_tokens(patches, self.grid, grid, self.position_resize);
+        Tensor::cat(vec![cls, resized], 1)
     }
 
     /// Stores the position embedding re-gridded for `grid` (timm's resize of a checkpoint
@@ -267,13 +249,25 @@ impl VisionTransformer {
 /// How a position embedding is re-gridded for another input size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PositionResize {
-    /// `interpolate(mode="bicubic", align_corners=False)`: cubic kernel A = -0.75, border taps
-    /// clamped (DINO's and SAIG's load-time resize).
+    /// `interpolate(size=(h, w), mode="bicubic", align_corners=False)`: cubic kernel
+    /// A = -0.75, border taps clamped, output sample `o` read at source coordinate
+    /// `(o + 0.5) * input / output - 0.5` (SAIG's load-time `resize_pos_embed`).
     Bicubic,
     /// The same with `antialias=True`, which timm's `resample_abs_pos_embed` uses: PyTorch's
     /// anti-aliased kernel (A = -0.5, widened when shrinking, weights renormalised at borders).
     #[default]
     BicubicAntialias,
+    /// DINO's `interpolate_pos_encoding`: the same kernel as [`PositionResize::Bicubic`], but
+    /// PyTorch is given `scale_factor = (n + 0.1) / m` (DINO adds 0.1 so that the output size
+    /// `floor(m * scale)` cannot round down to `n - 1`) instead of a size. PyTorch then uses
+    /// that factor, not `output / input`, to place the samples: output `o` reads source
+    /// coordinate `(o + 0.5) * m / (n + 0.1) - 0.5`, a fraction of a pixel away from
+    /// `Bicubic`'s, so DINO's weights need this variant to reproduce its tokens.
+    /// DINO keeps the stored embedding when the input is square with the stored number of
+    /// patches; metron keeps it whenever the patch grid equals the stored one, so a non-square
+    /// image with the stored grid (224 x 230 at patch 16) is the one case where DINO resizes
+    /// and metron does not.
+    DinoBicubic,
 }
 
 impl PositionResize {
@@ -282,8 +276,51 @@ impl PositionResize {
         match self {
             PositionResize::Bicubic => bicubic_matrix(input, output),
             PositionResize::BicubicAntialias => bicubic_antialias_matrix(input, output),
+            // PyTorch inverts the given scale factor rather than dividing the sizes: mirror
+            // that arithmetic so f64 results agree to the last bits.
+            PositionResize::DinoBicubic => bicubic_matrix_with_step(
+                input,
+                output,
+                1.0 / ((output as f64 + 0.1) / input as f64),
+            ),
         }
     }
+}
+
+/// `tokens` laid out row-major on a `from` grid, re-gridded to `to` with `resize`: two
+/// matrix products, so gradients reach `tokens`.
+///
+/// # Shapes
+/// - `tokens`: `[1, from_h * from_w, D]` -> `[1, to_h * to_w, D]`
+pub(crate) fn regrid_tokens(
+    tokens: Tensor<3>,
+    from: [usize; 2],
+    to: [usize; 2],
+    resize: PositionResize,
+) -> Tensor<3> {
+    let [_, _, d] = tokens.dims();
+    let [gh, gw] = from;
+    let [nh, nw] = to;
+    let device = tokens.device();
+    let dtype = tokens.dtype();
+    // [1, N, D] -> [D, gh, gw]
+    let planes = tokens
+        .reshape([gh * gw, d])
+        .transpose()
+        .reshape([d, gh, gw]);
+    let matrix = |input: usize, output: usize| {
+        Tensor::<2>::from_data(
+            TensorData::new(resize.matrix(input, output), [output, input]),
+            (&device, dtype),
+        )
+    };
+    let rows = matrix(gh, nh).unsqueeze_dim::<3>(0); // [1, nh, gh]
+    let cols = matrix(gw, nw).transpose().unsqueeze_dim::<3>(0); // [1, gw, nw]
+    rows.matmul(planes)
+        .matmul(cols) // [D, nh, nw]
+        .reshape([d, nh * nw])
+        .transpose()
+        .reshape([1, nh * nw, d])
 }
 
 /// PyTorch's anti-aliased bicubic weights (`_upsample_bicubic2d_aa`).
@@ -324,10 +361,15 @@ fn bicubic_antialias_matrix(input: usize, output: usize) -> Vec<f64> {
 /// The `[output, input]` matrix of the 1-D bicubic resize: row o holds the four cubic
 /// weights of output sample o, taps clamped at the border (weights of clamped taps add up).
 pub fn bicubic_matrix(input: usize, output: usize) -> Vec<f64> {
-    let scale = input as f64 / output as f64;
+    bicubic_matrix_with_step(input, output, input as f64 / output as f64)
+}
+
+/// [`bicubic_matrix`] with output sample `o` read at source coordinate
+/// `(o + 0.5) * step - 0.5`.
+fn bicubic_matrix_with_step(input: usize, output: usize, step: f64) -> Vec<f64> {
     let mut m = vec![0.0f64; output * input];
     for o in 0..output {
-        let src = (o as f64 + 0.5) * scale - 0.5;
+        let src = (o as f64 + 0.5) * step - 0.5;
         let base = src.floor();
         for (k, w) in cubic_weights(src - base).into_iter().enumerate() {
             let i = (base + k as f64 - 1.0).clamp(0.0, (input - 1) as f64) as usize;
@@ -379,4 +421,49 @@ pub fn bicubic_resize(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resize_rows_are_partitions_of_unity_and_dino_moves_even_same_size_samples() {
+        for resize in [
+            PositionResize::Bicubic,
+            PositionResize::BicubicAntialias,
+            PositionResize::DinoBicubic,
+        ] {
+            for (input, output) in [(4, 6), (4, 3), (14, 16), (5, 5)] {
+                let m = resize.matrix(input, output);
+                for row in m.chunks(input) {
+                    let sum: f64 = row.iter().sum();
+                    assert!(
+                        (sum - 1.0).abs() < 1e-12,
+                        "{resize:?} {input}->{output}: {sum}"
+                    );
+                }
+            }
+        }
+        // Same size: plain bicubic is the identity; DINO's step 5 / 5.1 shifts output 4 by
+        // 4.5 * (1 - 5 / 5.1) = 0.088 of a pixel towards the origin.
+        let identity: Vec<f64> = (0..25)
+            .map(|k| if k % 6 == 0 { 1.0 } else { 0.0 })
+            .collect();
+        let plain = PositionResize::Bicubic.matrix(5, 5);
+        assert!(
+            plain
+                .iter()
+                .zip(&identity)
+                .all(|(a, b)| (a - b).abs() < 1e-12)
+        );
+        let dino = PositionResize::DinoBicubic.matrix(5, 5);
+        let t = 1.0 - 4.5 * (1.0 - 5.0 / 5.1);
+        let want = cubic_weights(t);
+        // Taps 2, 3, 4 and the clamped 5 (-> 4) of output 4.
+        let row = &dino[20..25];
+        assert!((row[2] - want[0]).abs() < 1e-12);
+        assert!((row[3] - want[1]).abs() < 1e-12);
+        assert!((row[4] - (want[2] + want[3])).abs() < 1e-12);
+    }
 }

@@ -332,6 +332,39 @@ fn vit_small_matches_timm_tokens() {
     );
 }
 
+fn max_diff(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
+}
+
+/// `channels` planes `from` -> `to` through `resize`'s matrices, in f64 on the host.
+fn resize_host(
+    planes: &[f64],
+    channels: usize,
+    from: [usize; 2],
+    to: [usize; 2],
+    resize: PositionResize,
+) -> Vec<f64> {
+    let ([ih, iw], [oh, ow]) = (from, to);
+    let (rows, cols) = (resize.matrix(ih, oh), resize.matrix(iw, ow));
+    let mut out = vec![0.0; channels * oh * ow];
+    for c in 0..channels {
+        let plane = &planes[c * ih * iw..(c + 1) * ih * iw];
+        for y in 0..oh {
+            for x in 0..ow {
+                out[c * oh * ow + y * ow + x] = (0..ih)
+                    .flat_map(|r| (0..iw).map(move |q| (r, q)))
+                    .map(|(r, q)| rows[y * ih + r] * cols[x * iw + q] * plane[r * iw + q])
+                    .sum();
+            }
+        }
+    }
+    out
+}
+
 #[test]
 fn bicubic_position_embedding_resize_matches_torch() {
     let Some(dir) = fixtures() else { return };
@@ -349,6 +382,43 @@ fn bicubic_position_embedding_resize_matches_torch() {
         for (k, (g, w)) in got.iter().zip(want.iter()).enumerate() {
             assert!((*g as f64 - w).abs() < 1e-5, "{file}[{k}]: {g} vs {w}");
         }
+    }
+    // DINO's interpolate_pos_encoding: the same kernel, samples placed by its scale factor.
+    let input64 = read_npy_f64(dir.join("bicubic_in_8x4x4.npy")).unwrap();
+    let input64: Vec<f64> = input64.iter().copied().collect();
+    for (file, plain, to) in [
+        (
+            "dino_bicubic_out_8x6x5.npy",
+            "bicubic_out_8x6x5.npy",
+            [6, 5],
+        ),
+        (
+            "dino_bicubic_out_8x3x2.npy",
+            "bicubic_out_8x3x2.npy",
+            [3, 2],
+        ),
+    ] {
+        let want: Vec<f64> = read_npy_f64(dir.join(file))
+            .unwrap()
+            .iter()
+            .copied()
+            .collect();
+        let got = resize_host(&input64, 8, [4, 4], to, PositionResize::DinoBicubic);
+        let d = max_diff(&got, &want);
+        assert!(d < 1e-12, "{file}: differs by {d}");
+        // Plain bicubic on the same grid is measurably elsewhere, so using it would fail.
+        let plain: Vec<f64> = read_npy_f64(dir.join(plain))
+            .unwrap()
+            .iter()
+            .copied()
+            .collect();
+        let d = max_diff(&plain, &want);
+        assert!(d > 1e-3, "{file}: DINO and plain bicubic agree to {d}");
+        let d = max_diff(
+            &resize_host(&input64, 8, [4, 4], to, PositionResize::Bicubic),
+            &plain,
+        );
+        assert!(d < 1e-12, "{file}: plain bicubic differs by {d}");
     }
     // The resize keeps the CLS entry and re-grids the rest.
     let device = device();
@@ -385,7 +455,16 @@ fn saig_s_matches_its_pytorch_reference_and_the_spec_parameter_count() {
         parameter_count(&model) as u64,
         m["params"].as_u64().unwrap()
     );
-    let (model, _) = load_pytorch(model, dir.join("saig_s_64.pth"), &[], LoadMode::Strict).unwrap();
+    // The fixture has the original repository's keys, its ImageNet classifier included.
+    let (model, report) = load_pytorch(
+        model,
+        dir.join("saig_s_64.pth"),
+        SAIG_ORIGINAL_KEYS,
+        SAIG_ORIGINAL_MODE,
+    )
+    .unwrap();
+    assert!(report.missing.is_empty(), "{report:?}");
+    assert_eq!(report.unused, ["head.bias", "head.weight"]);
     let (t32, t64) = both_precisions(model, &x, |m, x| m.tokens(x));
     check_output(
         "saig tokens",
@@ -394,6 +473,120 @@ fn saig_s_matches_its_pytorch_reference_and_the_spec_parameter_count() {
         load_npy64(dir.join("saig_s_64_tokens.npy"), &device),
         m["torch_f32_error_tokens"].as_f64().unwrap(),
     );
+}
+
+const SAIG_ORIGINAL_MODE: LoadMode = LoadMode::StrictIgnoringUnused(&["head."]);
+
+fn saig_s_with_depth(depth: usize, device: &Device) -> Saig {
+    SaigConfig {
+        depth,
+        ..SaigConfig::saig_s([64, 64])
+    }
+    .init(device)
+    .unwrap()
+}
+
+#[test]
+fn saig_original_checkpoints_stay_strict_apart_from_the_classifier() {
+    let Some(dir) = fixtures() else { return };
+    let device = device();
+    let path = dir.join("saig_s_64.pth");
+    let load = |depth: usize, mode: LoadMode| {
+        load_pytorch(
+            saig_s_with_depth(depth, &device),
+            &path,
+            SAIG_ORIGINAL_KEYS,
+            mode,
+        )
+        .map(|_| ())
+        .unwrap_err()
+        .to_string()
+    };
+    // Plain strict mode: the classifier is an unused key like any other.
+    let err = load(11, LoadMode::Strict);
+    assert!(
+        err.contains("match no parameter") && err.contains("head."),
+        "{err}"
+    );
+    // A deeper model: the checkpoint lacks its last block.
+    let err = load(12, SAIG_ORIGINAL_MODE);
+    assert!(
+        err.contains("missing") && err.contains("blocks.11."),
+        "{err}"
+    );
+    // A shallower one: the checkpoint's last block is an unexpected key, not excused by the
+    // classifier prefix.
+    let err = load(10, SAIG_ORIGINAL_MODE);
+    assert!(
+        err.contains("match no parameter") && err.contains("blocks.10."),
+        "{err}"
+    );
+    // Without the stem renames none of the stem's 38 tensors (6 convolutions, 6 BatchNorms,
+    // the 1x1 projection) loads.
+    let err = load_pytorch(
+        saig_s_with_depth(11, &device),
+        &path,
+        &[],
+        SAIG_ORIGINAL_MODE,
+    )
+    .map(|_| ())
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("38 parameter(s)") && err.contains("missing") && err.contains("proj."),
+        "{err}"
+    );
+}
+
+#[test]
+fn saig_resized_for_another_size_matches_the_original_load_time_resize() {
+    let Some(dir) = fixtures() else { return };
+    let device = device();
+    let meta = read_meta(&dir);
+    let x: Tensor<4> = load_npy(dir.join("input_2x3x32x96.npy"), &device);
+    // Nested under "state_dict" as the original's pretrained checkpoints are.
+    let path = dir.join("saig_s_64_nested.pth");
+    let (model, _) = load_pytorch_entry(
+        SaigConfig::saig_s([64, 64]).init(&device).unwrap(),
+        &path,
+        "state_dict",
+        SAIG_ORIGINAL_KEYS,
+        SAIG_ORIGINAL_MODE,
+    )
+    .unwrap();
+    assert_eq!(model.grid, [4, 4]);
+    let resized = model.clone().resize_position_embedding([2, 6]).unwrap();
+    assert_eq!(resized.grid, [2, 6]);
+    assert!(model.clone().resize_position_embedding([0, 6]).is_err());
+    assert_eq!(resized.pos_embed.val().dims(), [1, 12, 384]);
+    // PyTorch resizes in the checkpoint's dtype: the f64 run resizes its f64 copy.
+    let (t32, t64) = both_precisions(model, &x, |m, x| {
+        m.clone()
+            .resize_position_embedding([2, 6])
+            .unwrap()
+            .tokens(x)
+    });
+    check_output(
+        "saig tokens at 32x96",
+        t32,
+        t64,
+        load_npy64(dir.join("saig_s_64_at_32x96_tokens.npy"), &device),
+        meta["saig_s_64_at_32x96"]["torch_f32_error_tokens"]
+            .as_f64()
+            .unwrap(),
+    );
+    // An entry the file does not have is named in the error.
+    let err = load_pytorch_entry(
+        SaigConfig::saig_s([64, 64]).init(&device).unwrap(),
+        &path,
+        "model",
+        SAIG_ORIGINAL_KEYS,
+        SAIG_ORIGINAL_MODE,
+    )
+    .map(|_| ())
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("'model'"), "{err}");
 }
 
 #[test]

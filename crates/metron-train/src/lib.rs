@@ -25,5 +25,5 @@ pub use progress::Bar;
 pub use run_dir::RunDir;
 pub use trainer::{
     EpochRecord, Evaluated, OptimizerSetting, PipelineSpec, TrainData, TrainOutcome, TrainState,
-    Trainer, TrainerConfig, embedding_spread, evaluate_embeddings, sample_paths,
+    Trainer, TrainerConfig, embedding_spread, evaluate_embeddings,
 };

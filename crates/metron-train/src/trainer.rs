@@ -8,7 +8,6 @@
 //! keeps its own shuffling state), and checkpoints must be written atomically as one file.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -329,7 +328,6 @@ impl Trainer {
             };
             self.report_epoch(&record);
             state.history.push(record);
-            self.run.write_metrics(&state.history)?;
             test_embeddings = Some(emb);
         }
         self.run.write_metrics(&state.history)?;
@@ -570,11 +568,6 @@ pub fn embedding_spread(e: &ndarray::Array2<f32>) -> f64 {
     let mean_sq: f64 = mean.iter().map(|m| (m / nf) * (m / nf)).sum();
     // sum_{i != j} |x_i - x_j|^2 = 2 n^2 (1 - |mean|^2) for unit rows.
     2.0 * nf * nf * (1.0 - mean_sq) / (nf * (nf - 1.0))
-}
-
-/// The paths of the samples, for reports and grids.
-pub fn sample_paths(samples: &[Sample]) -> Vec<PathBuf> {
-    samples.iter().map(|s| s.path.clone()).collect()
 }
 
 #[cfg(test)]

@@ -1,13 +1,13 @@
-//! 2-D convolution whose backward pass on the CPU backend is im2col + GEMM.
+//! 2-D convolution on the CPU backend as im2col + GEMM, forward and backward.
 //!
 //! Burn 0.22 derives a convolution's gradients generically: the weight gradient as another
 //! convolution whose kernel is the whole output map, the input gradient as a transposed
 //! convolution. On the flex backend that made training a ResNet-50 1.75x slower than PyTorch,
 //! which computes both as matrix products over the unfolded input ("im2col"):
-//! `dW = dY cols(X)^T` and `dX = col2im(W^T dY)`. [`conv2d`] records its own autodiff node
-//! with those products when its inputs live on flex with autodiff; the forward pass is flex's
-//! own convolution either way. Everywhere else (other backends, inference, grouped or dilated
-//! convolutions, f64) it is `burn::tensor::module::conv2d`.
+//! `dW = dY cols(X)^T` and `dX = col2im(W^T dY)`. On flex, [`conv2d`] computes the output as
+//! `W cols(X)` (faster than flex's own kernel too) and, under autodiff, records its own node
+//! with those two products. Everywhere else (other backends, grouped or dilated convolutions,
+//! f64) it is `burn::tensor::module::conv2d`.
 
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
@@ -196,7 +196,8 @@ mod flex_autodiff {
     }
 }
 
-/// The two gradient products on plain f32 slices (row-major NCHW), independent of Burn.
+/// The forward and the two gradient products on plain f32 slices (row-major NCHW),
+/// independent of Burn.
 #[cfg(feature = "flex")]
 pub(crate) mod im2col {
     use rayon::prelude::*;
@@ -503,17 +504,7 @@ pub(crate) mod im2col {
                 false,
             );
         };
-        if parallel_gemm {
-            let mut cols = Vec::new();
-            for (n, yn) in y.chunks_mut(y_len).enumerate() {
-                sample(yn, &mut cols, n);
-            }
-        } else {
-            y.par_chunks_mut(y_len)
-                .enumerate()
-                .with_min_len(samples_per_task(g.batch))
-                .for_each_init(Vec::new, |cols, (n, yn)| sample(yn, cols, n));
-        }
+        for_each_sample(&mut y, y_len, parallel_gemm, sample);
         y
     }
 
@@ -527,47 +518,53 @@ pub(crate) mod im2col {
             let dyn_ = &dy[n * dy_len..(n + 1) * dy_len];
             // W^T: element (row q, col k) of the [R, C_out] view is W[k][q].
             let wt = [1, r as isize];
-            if g.is_pointwise() {
+            // dst [R, P] and dY_n [C_out, P], both row-major.
+            let product = |dst: &mut [f32]| {
+                let rows_of_p = [p as isize, 1];
                 gemm_add(
                     [r, p, g.c_out],
-                    dxn,
-                    [p as isize, 1],
+                    dst,
+                    rows_of_p,
                     weight,
                     wt,
                     dyn_,
-                    [p as isize, 1],
+                    rows_of_p,
                     parallel_gemm,
                     false,
                 );
+            };
+            if g.is_pointwise() {
+                product(dxn);
             } else {
                 // Every entry is overwritten by the product: no need to clear a reused buffer.
                 cols.resize(r * p, 0.0);
-                gemm_add(
-                    [r, p, g.c_out],
-                    cols,
-                    [p as isize, 1],
-                    weight,
-                    wt,
-                    dyn_,
-                    [p as isize, 1],
-                    parallel_gemm,
-                    false,
-                );
+                product(cols);
                 fold_add(g, cols, dxn);
             }
         };
+        for_each_sample(&mut dx, x_len, parallel_gemm, sample);
+        dx
+    }
+
+    /// Runs `sample(out_n, cols, n)` on each sample's `len`-long slice of `out`, with one
+    /// reusable unfold buffer per worker: one sample at a time when the products themselves
+    /// use the threads (`parallel_gemm`), else samples in parallel.
+    fn for_each_sample<F>(out: &mut [f32], len: usize, parallel_gemm: bool, sample: F)
+    where
+        F: Fn(&mut [f32], &mut Vec<f32>, usize) + Sync,
+    {
         if parallel_gemm {
             let mut cols = Vec::new();
-            for (n, dxn) in dx.chunks_mut(x_len).enumerate() {
-                sample(dxn, &mut cols, n);
+            for (n, out_n) in out.chunks_mut(len).enumerate() {
+                sample(out_n, &mut cols, n);
             }
         } else {
-            dx.par_chunks_mut(x_len)
+            let batch = out.len() / len.max(1);
+            out.par_chunks_mut(len.max(1))
                 .enumerate()
-                .with_min_len(samples_per_task(g.batch))
-                .for_each_init(Vec::new, |cols, (n, dxn)| sample(dxn, cols, n));
+                .with_min_len(samples_per_task(batch))
+                .for_each_init(Vec::new, |cols, (n, out_n)| sample(out_n, cols, n));
         }
-        dx
     }
 
     #[cfg(test)]

@@ -96,11 +96,18 @@ mod flex_autodiff {
         weight: &Tensor<4>,
         options: &ConvOptions<2>,
     ) -> Option<Tensor<4>> {
+        let ([_, c_in, h, w], [_, w_in, kh, kw]) = (x.dims(), weight.dims());
+        let [ph, pw] = options.padding_begin();
+        // A kernel larger than the padded input, or mismatched channels, is left to Burn's
+        // op to report.
         if options.groups != 1
             || options.dilation != [1, 1]
             || options.is_asymmetric()
             || x.dtype() != DType::F32
             || weight.dtype() != DType::F32
+            || c_in != w_in
+            || h + 2 * ph < kh
+            || w + 2 * pw < kw
         {
             return None;
         }

@@ -680,35 +680,29 @@ pub(crate) mod im2col {
                         .map(|(y, d)| y * *d as f64)
                         .sum()
                 };
-                let y = forward(&g, &xs, &ws);
-                for (q, (a, b)) in y.iter().zip(conv_direct(&g, &xs, &ws)).enumerate() {
-                    assert!(
-                        (*a as f64 - b).abs() < 1e-4 * (1.0 + b.abs()),
-                        "{g:?} y[{q}]"
-                    );
-                }
-                let dw = weight_grad(&g, &xs, &dy);
-                for q in 0..ws.len() {
-                    let mut unit = vec![0.0f32; ws.len()];
-                    unit[q] = 1.0;
-                    let want = loss(&xs, &unit);
-                    assert!(
-                        (dw[q] as f64 - want).abs() < 1e-4 * (1.0 + want.abs()),
-                        "{g:?} dW[{q}] {} vs {want}",
-                        dw[q]
-                    );
-                }
-                let dx = input_grad(&g, &ws, &dy);
-                for q in 0..xs.len() {
-                    let mut unit = vec![0.0f32; xs.len()];
-                    unit[q] = 1.0;
-                    let want = loss(&unit, &ws);
-                    assert!(
-                        (dx[q] as f64 - want).abs() < 1e-4 * (1.0 + want.abs()),
-                        "{g:?} dX[{q}] {} vs {want}",
-                        dx[q]
-                    );
-                }
+                // Every entry of `got` within 1e-4 (relative, plus 1e-4) of `want(q)`.
+                let check = |name: &str, got: &[f32], want: &dyn Fn(usize) -> f64| {
+                    for (q, &v) in got.iter().enumerate() {
+                        let want = want(q);
+                        assert!(
+                            (v as f64 - want).abs() < 1e-4 * (1.0 + want.abs()),
+                            "{g:?} {name}[{q}] {v} vs {want}"
+                        );
+                    }
+                };
+                let unit = |len: usize, q: usize| {
+                    let mut e = vec![0.0f32; len];
+                    e[q] = 1.0;
+                    e
+                };
+                let y_direct = conv_direct(&g, &xs, &ws);
+                check("y", &forward(&g, &xs, &ws), &|q| y_direct[q]);
+                check("dW", &weight_grad(&g, &xs, &dy), &|q| {
+                    loss(&xs, &unit(ws.len(), q))
+                });
+                check("dX", &input_grad(&g, &ws, &dy), &|q| {
+                    loss(&unit(xs.len(), q), &ws)
+                });
             }
         }
     }

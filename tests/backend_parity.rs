@@ -420,9 +420,13 @@ fn every_loss_matches_the_cpu_in_value_and_gradient() {
         (
             "triplet semi-hard (cosine, sum)",
             embedding_loss(raw.clone(), move |x| {
-                triplet(TripletSelection::SemiHard, Distance::Cosine, Reducer::Sum)
-                    .forward(x, &LABELS)
-                    .unwrap()
+                triplet(
+                    TripletSelection::FaceNetSemiHard,
+                    Distance::Cosine,
+                    Reducer::Sum,
+                )
+                .forward(x, &LABELS)
+                .unwrap()
             }),
         ),
         (

@@ -555,7 +555,12 @@ mod tests {
         assert_eq!((t.batch_size, t.samples_per_class), (128, 4));
         assert_eq!(
             t.optimizer,
-            metron_train::OptimizerSetting::Adam { weight_decay: 0.0 }
+            metron_train::OptimizerSetting::Adam {
+                weight_decay: 0.0,
+                betas: [0.9, 0.999],
+                epsilon: 1e-8,
+            },
+            "PyTorch's Adam defaults, not Burn's (epsilon 1e-5)"
         );
         assert_eq!((t.lr, t.epochs, t.gamma), (1e-4, 20, 0.1));
         assert_eq!(t.milestones, vec![12, 16]);

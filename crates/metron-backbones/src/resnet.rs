@@ -7,7 +7,10 @@ use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
-use metron_core::batch_norm::{batch_norm_forward, batch_norm_relu_forward};
+use metron_core::batch_norm::{
+    RunningVariance, batch_norm_forward_with as bn_forward,
+    batch_norm_relu_forward_with as bn_relu_forward,
+};
 use metron_core::conv::conv2d_forward;
 
 use crate::{BackboneError, Result};
@@ -44,6 +47,9 @@ pub struct ResNetConfig {
     /// Smaller widths give the narrow ResNets that train on a CPU in minutes (16 costs about
     /// 1/16 of the FLOPs); pretrained weights exist only for 64.
     pub base_width: usize,
+    /// How training batches update BatchNorm's running variance: PyTorch's unbiased
+    /// estimate by default (what torchvision checkpoints and published recipes assume).
+    pub running_variance: RunningVariance,
 }
 
 impl ResNetConfig {
@@ -57,6 +63,7 @@ impl ResNetConfig {
             frozen_batch_norm: false,
             num_classes: None,
             base_width: 64,
+            running_variance: RunningVariance::Unbiased,
         }
     }
 
@@ -92,6 +99,11 @@ impl ResNetConfig {
 
     pub fn with_base_width(mut self, base_width: usize) -> Self {
         self.base_width = base_width;
+        self
+    }
+
+    pub fn with_running_variance(mut self, running_variance: RunningVariance) -> Self {
+        self.running_variance = running_variance;
         self
     }
 
@@ -163,6 +175,7 @@ impl ResNetConfig {
             fc: self
                 .num_classes
                 .map(|c| LinearConfig::new(self.out_channels(), c).init(device)),
+            running_variance: self.running_variance,
         })
     }
 
@@ -182,6 +195,7 @@ impl ResNetConfig {
                 conv3: None,
                 bn3: None,
                 downsample,
+                running_variance: self.running_variance,
             },
             BlockKind::Bottleneck => {
                 let width = planes * self.width_per_group / 64 * self.groups;
@@ -194,6 +208,7 @@ impl ResNetConfig {
                     conv3: Some(conv(width, out, 1, 1, 0, 1, device)),
                     bn3: Some(bn(out)),
                     downsample,
+                    running_variance: self.running_variance,
                 }
             }
         }
@@ -242,21 +257,24 @@ pub struct Block {
     pub conv3: Option<Conv2d>,
     pub bn3: Option<BatchNorm>,
     pub downsample: Option<Downsample>,
+    #[module(skip)]
+    pub running_variance: RunningVariance,
 }
 
 impl Block {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let rv = self.running_variance;
         let identity = match &self.downsample {
-            Some(d) => batch_norm_forward(&d.bn, conv2d_forward(&d.conv, x.clone())),
+            Some(d) => bn_forward(&d.bn, conv2d_forward(&d.conv, x.clone()), rv),
             None => x.clone(),
         };
-        let y = batch_norm_relu_forward(&self.bn1, conv2d_forward(&self.conv1, x));
+        let y = bn_relu_forward(&self.bn1, conv2d_forward(&self.conv1, x), rv);
         let y = match (&self.conv3, &self.bn3) {
             (Some(conv3), Some(bn3)) => {
-                let y = batch_norm_relu_forward(&self.bn2, conv2d_forward(&self.conv2, y));
-                batch_norm_forward(bn3, conv2d_forward(conv3, y))
+                let y = bn_relu_forward(&self.bn2, conv2d_forward(&self.conv2, y), rv);
+                bn_forward(bn3, conv2d_forward(conv3, y), rv)
             }
-            _ => batch_norm_forward(&self.bn2, conv2d_forward(&self.conv2, y)),
+            _ => bn_forward(&self.bn2, conv2d_forward(&self.conv2, y), rv),
         };
         relu(y + identity)
     }
@@ -273,6 +291,8 @@ pub struct ResNet {
     pub layer3: Vec<Block>,
     pub layer4: Vec<Block>,
     pub fc: Option<Linear>,
+    #[module(skip)]
+    pub running_variance: RunningVariance,
 }
 
 impl ResNet {
@@ -281,10 +301,27 @@ impl ResNet {
     /// # Shapes
     /// - `x`: `[B, 3, H, W]` -> `[B, base_width, H/4, W/4]`
     pub fn stem(&self, x: Tensor<4>) -> Tensor<4> {
-        self.maxpool.forward(batch_norm_relu_forward(
+        self.maxpool.forward(bn_relu_forward(
             &self.bn1,
             conv2d_forward(&self.conv1, x),
+            self.running_variance,
         ))
+    }
+
+    /// Switches every BatchNorm's running-variance rule (see [`RunningVariance`]).
+    pub fn set_running_variance(&mut self, rule: RunningVariance) {
+        self.running_variance = rule;
+        for block in [
+            &mut self.layer1,
+            &mut self.layer2,
+            &mut self.layer3,
+            &mut self.layer4,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            block.running_variance = rule;
+        }
     }
 
     /// Runs stage `index` (1..=4) on `x`.
@@ -361,6 +398,8 @@ pub struct ResNetTrunk {
     pub bn1: BatchNorm,
     pub maxpool: MaxPool2d,
     pub stages: Vec<Vec<Block>>,
+    #[module(skip)]
+    pub running_variance: RunningVariance,
 }
 
 /// The per-branch part of a split ResNet: the stages after the cut.
@@ -378,9 +417,10 @@ fn run_stages(stages: &[Vec<Block>], mut x: Tensor<4>) -> Tensor<4> {
 
 impl ResNetTrunk {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.maxpool.forward(batch_norm_relu_forward(
+        let x = self.maxpool.forward(bn_relu_forward(
             &self.bn1,
             conv2d_forward(&self.conv1, x),
+            self.running_variance,
         ));
         run_stages(&self.stages, x)
     }
@@ -452,6 +492,7 @@ impl ResNet {
                 bn1: self.bn1,
                 maxpool: self.maxpool,
                 stages,
+                running_variance: self.running_variance,
             },
             ResNetBranch { stages: rest },
         )

@@ -7,7 +7,7 @@ use burn::nn::{
     BatchNorm, BatchNormConfig, LayerNorm, LayerNormConfig, LinearConfig, PaddingConfig2d,
 };
 use burn::tensor::{Device, Tensor};
-use metron_core::batch_norm::batch_norm_relu_forward;
+use metron_core::batch_norm::{RunningVariance, batch_norm_relu_forward_with};
 use metron_core::conv::conv2d_forward;
 
 use crate::load::KeyMap;
@@ -93,6 +93,7 @@ impl SaigConfig {
                 StemLayer {
                     conv,
                     bn: BatchNormConfig::new(cout).init(device),
+                    running_variance: RunningVariance::Unbiased,
                 }
             })
             .collect();
@@ -122,6 +123,9 @@ impl SaigConfig {
 pub struct StemLayer {
     pub conv: Conv2d,
     pub bn: BatchNorm,
+    /// PyTorch's unbiased running variance unless switched ([`Saig::set_running_variance`]).
+    #[module(skip)]
+    pub running_variance: RunningVariance,
 }
 
 /// `x + attn(norm1(x))`: the whole block, no MLP.
@@ -153,12 +157,19 @@ pub struct Saig {
 }
 
 impl Saig {
+    /// Switches the stem's BatchNorm running-variance rule (see [`RunningVariance`]).
+    pub fn set_running_variance(&mut self, rule: RunningVariance) {
+        for layer in &mut self.stem {
+            layer.running_variance = rule;
+        }
+    }
+
     /// # Shapes
     /// - `x`: `[B, 3, H, W]` with `(H/16, W/16)` equal to [`Saig::grid`] (the configured size,
     ///   or the one set by [`Saig::resize_position_embedding`]) -> `[B, (H/16)(W/16), D]`
     pub fn tokens(&self, x: Tensor<4>) -> Tensor<3> {
         let x = self.stem.iter().fold(x, |x, l| {
-            batch_norm_relu_forward(&l.bn, conv2d_forward(&l.conv, x))
+            batch_norm_relu_forward_with(&l.bn, conv2d_forward(&l.conv, x), l.running_variance)
         });
         let p = conv2d_forward(&self.proj, x);
         let [b, d, h, w] = p.dims();

@@ -11,50 +11,138 @@
 use burn::nn::BatchNorm;
 use burn::tensor::Tensor;
 
-/// `bn.forward(x)`, with the fused training kernel on flex (see the module documentation):
-/// the same output, gradients and running-statistics update (momentum, biased batch variance,
-/// as Burn's `BatchNorm`).
+/// Which batch variance a training step folds into `running_var`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RunningVariance {
+    /// The unbiased variance, `n / (n - 1)` times the biased one over the `n` values per
+    /// channel: PyTorch's `BatchNorm`, and so every published recipe and checkpoint.
+    #[default]
+    Unbiased,
+    /// The biased variance, as Burn's own `BatchNorm::forward` does.
+    Biased,
+}
+
+/// `bn.forward(x)` with PyTorch's running-variance update ([`RunningVariance::Unbiased`]),
+/// and the fused training kernel on flex (see the module documentation). Normalisation itself
+/// always uses the biased batch variance, as in every framework.
 ///
 /// # Shapes
 /// - `x`: `[B, C, ...]` -> `[B, C, ...]`
 pub fn batch_norm_forward<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
-    forward(bn, x, false)
+    forward(bn, x, false, RunningVariance::Unbiased)
+}
+
+/// [`batch_norm_forward`] with the running-variance rule given.
+pub fn batch_norm_forward_with<const D: usize>(
+    bn: &BatchNorm,
+    x: Tensor<D>,
+    running_variance: RunningVariance,
+) -> Tensor<D> {
+    forward(bn, x, false, running_variance)
 }
 
 /// `relu(bn.forward(x))` as one op on flex under autodiff (the ReLU's mask is applied inside
 /// the batch norm's passes, saving two passes over the activation each way); otherwise exactly
-/// that composition.
+/// that composition. PyTorch's running-variance update.
 ///
 /// # Shapes
 /// - `x`: `[B, C, ...]` -> `[B, C, ...]`
 pub fn batch_norm_relu_forward<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
-    forward(bn, x, true)
+    forward(bn, x, true, RunningVariance::Unbiased)
 }
 
-fn forward<const D: usize>(bn: &BatchNorm, x: Tensor<D>, relu: bool) -> Tensor<D> {
+/// [`batch_norm_relu_forward`] with the running-variance rule given.
+pub fn batch_norm_relu_forward_with<const D: usize>(
+    bn: &BatchNorm,
+    x: Tensor<D>,
+    running_variance: RunningVariance,
+) -> Tensor<D> {
+    forward(bn, x, true, running_variance)
+}
+
+thread_local! {
+    static RUNNING_UPDATES_PAUSED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with the running statistics of every BatchNorm that goes through this module left
+/// untouched: training-mode layers still normalise with batch statistics. SAM's second
+/// (perturbed) pass runs under it, as davda54/sam recommends, so that each batch enters the
+/// running statistics once. Applies to the calling thread, and is restored even if `f` panics.
+pub fn without_running_stat_updates<T>(f: impl FnOnce() -> T) -> T {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            RUNNING_UPDATES_PAUSED.with(|p| p.set(self.0));
+        }
+    }
+    let _restore = Restore(RUNNING_UPDATES_PAUSED.with(|p| p.replace(true)));
+    f()
+}
+
+fn forward<const D: usize>(
+    bn: &BatchNorm,
+    x: Tensor<D>,
+    relu: bool,
+    rule: RunningVariance,
+) -> Tensor<D> {
+    // Burn's condition for batch statistics: a frozen layer (or inference) uses the running
+    // ones and updates nothing.
+    if !(x.device().is_autodiff() && bn.training.is_enabled()) {
+        let y = bn.forward(x);
+        return if relu {
+            burn::tensor::activation::relu(y)
+        } else {
+            y
+        };
+    }
+    let dims = x.dims();
+    let per_channel = dims.iter().product::<usize>() / dims.get(1).copied().unwrap_or(1).max(1);
     #[cfg(feature = "flex")]
-    if x.device().is_autodiff()
-        && bn.training.is_enabled()
-        && let Some((output, mean, variance)) =
-            fused::batch_norm_train(&x, &bn.gamma.val(), &bn.beta.val(), bn.epsilon, relu)
+    if let Some((output, mean, variance)) =
+        fused::batch_norm_train(&x, &bn.gamma.val(), &bn.beta.val(), bn.epsilon, relu)
     {
-        let device = x.device();
-        let running_mean = bn.running_mean.value_sync().to_device(&device);
-        let running_var = bn.running_var.value_sync().to_device(&device);
-        bn.running_mean.update(
-            (running_mean.mul_scalar(1.0 - bn.momentum) + mean.mul_scalar(bn.momentum)).detach(),
-        );
-        bn.running_var.update(
-            (running_var.mul_scalar(1.0 - bn.momentum) + variance.mul_scalar(bn.momentum)).detach(),
-        );
+        update_running(bn, mean, variance, per_channel, rule);
         return output;
     }
-    let y = bn.forward(x);
+    let result =
+        burn::tensor::module::batch_norm_train(x, bn.gamma.val(), bn.beta.val(), bn.epsilon);
+    update_running(bn, result.mean, result.variance, per_channel, rule);
     if relu {
-        burn::tensor::activation::relu(y)
+        burn::tensor::activation::relu(result.output)
     } else {
-        y
+        result.output
     }
+}
+
+/// `running = (1 - momentum) running + momentum batch`, with the batch variance made unbiased
+/// when asked (left biased for a single value per channel, where n - 1 = 0).
+fn update_running(
+    bn: &BatchNorm,
+    mean: Tensor<1>,
+    variance: Tensor<1>,
+    per_channel: usize,
+    rule: RunningVariance,
+) {
+    if RUNNING_UPDATES_PAUSED.with(|p| p.get()) {
+        return;
+    }
+    let device = mean.device();
+    let variance = match rule {
+        RunningVariance::Unbiased if per_channel > 1 => {
+            variance.mul_scalar(per_channel as f64 / (per_channel - 1) as f64)
+        }
+        _ => variance,
+    };
+    let running_mean = bn.running_mean.value_sync().to_device(&device);
+    let running_var = bn.running_var.value_sync().to_device(&device);
+    bn.running_mean.update(
+        (running_mean.mul_scalar(1.0 - bn.momentum) + mean.detach().mul_scalar(bn.momentum))
+            .detach(),
+    );
+    bn.running_var.update(
+        (running_var.mul_scalar(1.0 - bn.momentum) + variance.detach().mul_scalar(bn.momentum))
+            .detach(),
+    );
 }
 
 #[cfg(feature = "flex")]
@@ -395,8 +483,10 @@ mod tests {
             };
             let x = xs.clone().require_grad();
             let y = match (ours, relu) {
-                (true, false) => batch_norm_forward(&bn, x.clone()),
-                (true, true) => batch_norm_relu_forward(&bn, x.clone()),
+                (true, false) => batch_norm_forward_with(&bn, x.clone(), RunningVariance::Biased),
+                (true, true) => {
+                    batch_norm_relu_forward_with(&bn, x.clone(), RunningVariance::Biased)
+                }
                 (false, false) => bn.forward(x.clone()),
                 (false, true) => burn::tensor::activation::relu(bn.forward(x.clone())),
             };
@@ -457,5 +547,53 @@ mod tests {
     fn batch_norm_relu_matches_burns_composition() {
         check([4, 3, 5, 6], true);
         check([2, 5, 7], true);
+    }
+
+    /// Under `without_running_stat_updates` the output is the same (batch statistics) and the
+    /// running statistics stay as they were; outside it they move, by the unbiased variance
+    /// (n = 2 x 7 = 14 values per channel: 14/13 times the biased one) or the biased one.
+    #[test]
+    fn running_updates_pause_and_follow_the_variance_rule() {
+        let device = Device::flex().autodiff();
+        device.seed(5);
+        let x = Tensor::<3>::random([2, 3, 7], Distribution::Normal(1.0, 2.0), &device);
+        let fresh = || BatchNormConfig::new(3).init(&device);
+        let plain = fresh();
+        let y = batch_norm_forward(&plain, x.clone());
+        let paused = fresh();
+        let y_paused = without_running_stat_updates(|| batch_norm_forward(&paused, x.clone()));
+        assert!(max_rel_diff(y_paused, y) < 1e-6);
+        assert_eq!(
+            paused
+                .running_var
+                .value_sync()
+                .into_data()
+                .iter::<f32>()
+                .collect::<Vec<_>>(),
+            vec![1.0; 3]
+        );
+        assert_eq!(
+            paused
+                .running_mean
+                .value_sync()
+                .into_data()
+                .iter::<f32>()
+                .collect::<Vec<_>>(),
+            vec![0.0; 3]
+        );
+        let biased = fresh();
+        batch_norm_forward_with(&biased, x.clone(), RunningVariance::Biased);
+        // running = 0.9 + 0.1 v: the batch variance v is 10 (running - 0.9).
+        let v = |bn: &BatchNorm| -> Vec<f64> {
+            bn.running_var
+                .value_sync()
+                .into_data()
+                .iter::<f64>()
+                .map(|r| (r - 0.9) * 10.0)
+                .collect()
+        };
+        for (u, b) in v(&plain).iter().zip(v(&biased)) {
+            assert!((u / b - 14.0 / 13.0).abs() < 1e-4, "{u} vs {b}");
+        }
     }
 }

@@ -35,6 +35,15 @@ pub enum DatasetError {
     #[error("datasets.toml: {0}")]
     Registry(String),
 
+    /// The decoding thread ended before delivering every batch (it panicked, for instance in
+    /// a transform): an epoch with missing batches is never passed off as a full one.
+    #[error("the batch loader stopped after {delivered} of {expected} batches: {why}")]
+    LoaderStopped {
+        delivered: usize,
+        expected: usize,
+        why: String,
+    },
+
     #[error("{dataset}: unknown split '{split}' (known: {known})")]
     UnknownSplit {
         dataset: String,

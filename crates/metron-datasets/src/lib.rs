@@ -36,5 +36,7 @@ pub use omniglot::read_omniglot;
 pub use registry::{CountMismatch, DatasetEntry, ExpectedCounts, READERS, Registry, check_counts};
 pub use retrieval_sets::{parse_cars196, read_cars196, read_cub, read_inshop, read_sop};
 pub use sample::{Dataset, Sample, Split};
-pub use transform::{Pipeline, Transform, crop_to_box, rescale_box, ten_crop};
+pub use transform::{
+    CustomTransform, CustomTransformFn, Pipeline, Transform, crop_to_box, rescale_box, ten_crop,
+};
 pub use wgol::{LocalizationDataset, WgolSet, parse_wgol, read_wgol};

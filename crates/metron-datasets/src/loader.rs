@@ -141,12 +141,10 @@ pub struct BatchLoader {
     receiver: Option<Receiver<Result<ImageBatch>>>,
     worker: Option<JoinHandle<()>>,
     remaining: usize,
+    expected: usize,
 }
 
 impl BatchLoader {
-    /// Batches `batches` (lists of indices into `samples`) of epoch `epoch`; the image at
-    /// position `p` of the epoch (counting through all batches) is augmented with
-    /// [`augmentation_seed`]`(seed, epoch, p)`.
     pub fn new(
         samples: Arc<Vec<Sample>>,
         batches: Vec<Vec<usize>>,
@@ -176,23 +174,48 @@ impl BatchLoader {
             receiver: Some(rx),
             worker: Some(worker),
             remaining,
+            expected: remaining,
         }
     }
 
-    /// Batches not yet returned.
     pub fn remaining(&self) -> usize {
         self.remaining
+    }
+
+    /// Why the worker hung up early: its panic message when it panicked.
+    fn worker_failure(&mut self) -> DatasetError {
+        let why = match self.worker.take().map(JoinHandle::join) {
+            Some(Err(payload)) => {
+                let message = payload
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "no message".into());
+                format!("the decoding thread panicked: {message}")
+            }
+            _ => "the decoding thread ended early".into(),
+        };
+        DatasetError::LoaderStopped {
+            delivered: self.expected - self.remaining,
+            expected: self.expected,
+            why,
+        }
     }
 }
 
 impl Iterator for BatchLoader {
     type Item = Result<ImageBatch>;
 
+    /// Every batch in order; an error ends the sequence. A worker that stops before the last
+    /// batch is an error, never a silently shorter epoch.
     fn next(&mut self) -> Option<Self::Item> {
         if self.remaining == 0 {
             return None;
         }
-        let item = self.receiver.as_ref()?.recv().ok()?;
+        let item = match self.receiver.as_ref()?.recv() {
+            Ok(item) => item,
+            Err(_) => Err(self.worker_failure()),
+        };
         self.remaining = if item.is_err() { 0 } else { self.remaining - 1 };
         Some(item)
     }
@@ -349,5 +372,44 @@ mod tests {
         );
         early.next();
         drop(early);
+    }
+
+    /// A pipeline that panics on the image of one sample (a custom transform here).
+    pub(crate) fn panicking_pipeline(on_width: u32) -> Pipeline {
+        let boom = crate::CustomTransform::new(
+            "boom",
+            move |img: image::RgbImage, _rng: &mut metron_core::seed::Rng| {
+                assert!(
+                    img.width() != on_width,
+                    "transform failed on a {on_width}-wide image"
+                );
+                img
+            },
+        );
+        let mut p = pipeline();
+        p.steps.insert(0, Transform::Custom(boom));
+        p
+    }
+
+    #[test]
+    fn a_worker_that_dies_is_an_error_with_its_cause_not_a_short_epoch() {
+        let dir = tempfile::tempdir().unwrap();
+        // Sample i is 10 + i pixels wide: sample 3 is the one that panics.
+        let samples = Arc::new(write_images(dir.path(), 6));
+        let batches = vec![vec![0, 1], vec![2, 3], vec![4, 5]];
+        let out: Vec<Result<ImageBatch>> = BatchLoader::new(
+            samples,
+            batches,
+            Arc::new(panicking_pipeline(13)),
+            0,
+            0,
+            LoaderConfig::default(),
+        )
+        .collect();
+        assert_eq!(out.len(), 2, "one good batch, then the error, then nothing");
+        assert!(out[0].is_ok());
+        let err = out[1].as_ref().unwrap_err().to_string();
+        assert!(err.contains("after 1 of 3 batches"), "{err}");
+        assert!(err.contains("transform failed on a 13-wide image"), "{err}");
     }
 }

@@ -38,6 +38,42 @@ pub enum Transform {
     /// Rotate a 360-degree panorama about the vertical axis: a circular shift of the columns by
     /// a uniform offset, which keeps it a valid panorama (SAIG / cross-view training).
     CircularShift,
+    /// A step of the user's own, seeded by the same per-image generator as the built-in ones.
+    Custom(CustomTransform),
+}
+
+/// The function behind [`Transform::Custom`].
+pub type CustomTransformFn = dyn Fn(RgbImage, &mut Rng) -> RgbImage + Send + Sync;
+
+/// A named user-supplied step. Two are equal when they share the same function.
+#[derive(Clone)]
+pub struct CustomTransform {
+    pub name: String,
+    pub apply: std::sync::Arc<CustomTransformFn>,
+}
+
+impl CustomTransform {
+    pub fn new(
+        name: impl Into<String>,
+        apply: impl Fn(RgbImage, &mut Rng) -> RgbImage + Send + Sync + 'static,
+    ) -> Self {
+        CustomTransform {
+            name: name.into(),
+            apply: std::sync::Arc::new(apply),
+        }
+    }
+}
+
+impl std::fmt::Debug for CustomTransform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CustomTransform({:?})", self.name)
+    }
+}
+
+impl PartialEq for CustomTransform {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.apply, &other.apply)
+    }
 }
 
 impl Transform {
@@ -53,6 +89,7 @@ impl Transform {
     /// Applies the step. Deterministic steps ignore `rng`.
     pub fn apply(&self, img: RgbImage, rng: &mut Rng) -> RgbImage {
         match *self {
+            Transform::Custom(ref custom) => (custom.apply)(img, rng),
             Transform::Resize { size: [h, w] } => resize(img, h, w),
             Transform::ResizeShorter { size } => {
                 let (w, h) = img.dimensions();

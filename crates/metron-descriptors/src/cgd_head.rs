@@ -4,6 +4,8 @@ use burn::module::Module;
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 
+use metron_core::batch_norm::{RunningVariance, batch_norm_forward_with};
+
 use crate::pooling::{Gem, GemConfig, Mac, Spoc};
 use crate::{DescriptorError, Result, l2_normalize};
 
@@ -102,6 +104,7 @@ impl CgdHeadConfig {
             aux_bn: BatchNormConfig::new(self.in_channels).init(device),
             aux_fc: LinearConfig::new(self.in_channels, self.num_classes).init(device),
             kinds,
+            running_variance: RunningVariance::Unbiased,
         })
     }
 }
@@ -117,6 +120,9 @@ pub struct CgdHead {
     pub aux_fc: Linear,
     #[module(skip)]
     pub kinds: Vec<CgdDescriptor>,
+    /// The auxiliary BatchNorm's running-variance rule (PyTorch's unbiased one by default).
+    #[module(skip)]
+    pub running_variance: RunningVariance,
 }
 
 /// What [`CgdHead::forward`] returns.
@@ -142,7 +148,11 @@ impl CgdHead {
                 CgdDescriptor::Gem => self.gem.forward(features.clone()),
             })
             .collect();
-        let logits = self.aux_fc.forward(self.aux_bn.forward(raw[0].clone()));
+        let logits = self.aux_fc.forward(batch_norm_forward_with(
+            &self.aux_bn,
+            raw[0].clone(),
+            self.running_variance,
+        ));
         let parts: Vec<Tensor<2>> = raw
             .into_iter()
             .zip(&self.projections)

@@ -76,6 +76,21 @@ fn upload_mask<const D: usize>(data: Vec<f32>, shape: [usize; 2], like: &Tensor<
     }
 }
 
+/// `values` as a `[rows, cols]` tensor on `like`'s device in its float type (built in f64
+/// only where `like` is f64: not every device has f64).
+pub(crate) fn float_tensor<const D: usize>(
+    values: Vec<f64>,
+    shape: [usize; 2],
+    like: &Tensor<D>,
+) -> Tensor<2> {
+    match like.dtype() {
+        DType::F64 => {
+            Tensor::<2>::from_data(TensorData::new(values, shape), (&like.device(), DType::F64))
+        }
+        _ => upload_mask(values.into_iter().map(|v| v as f32).collect(), shape, like),
+    }
+}
+
 /// A `[rows, cols]` boolean tensor from a host predicate.
 pub(crate) fn bool_mask(
     rows: usize,
@@ -93,7 +108,6 @@ pub(crate) struct LabelPairs {
     pub(crate) positive: Tensor<2>,
     pub(crate) negative: Tensor<2>,
     pub(crate) num_positive: usize,
-    pub(crate) num_negative: usize,
 }
 
 impl LabelPairs {
@@ -101,12 +115,11 @@ impl LabelPairs {
         let n = labels.len();
         let mut positive = vec![0.0f32; n * n];
         let mut negative = vec![0.0f32; n * n];
-        let (mut num_positive, mut num_negative) = (0, 0);
+        let mut num_positive = 0;
         for (i, &li) in labels.iter().enumerate() {
             for (j, &lj) in labels.iter().enumerate() {
                 if li != lj {
                     negative[i * n + j] = 1.0;
-                    num_negative += 1;
                 } else if i != j {
                     positive[i * n + j] = 1.0;
                     num_positive += 1;
@@ -117,7 +130,6 @@ impl LabelPairs {
             positive: upload_mask(positive, [n, n], like),
             negative: upload_mask(negative, [n, n], like),
             num_positive,
-            num_negative,
         }
     }
 }

@@ -25,17 +25,59 @@ pub use metron_core::tensor::l2_normalize;
 
 /// Euclidean distances between the rows of `x` and `y`.
 ///
-/// The squared distance is clamped at 1e-12 before the square root so that the gradient at
-/// a zero distance (an item against itself) is finite; such entries are masked out by every
-/// loss, and a NaN would survive the masking.
+/// Exact where it matters for the losses: two bit-identical rows (an item against itself, or
+/// a duplicated image) are at distance exactly 0, whatever the rounding of the
+/// `|x|^2 + |y|^2 - 2 x.y` form, and a zero distance has a zero gradient (as `torch.cdist`'s)
+/// rather than an infinite one. A clamp at a small epsilon instead would put duplicates at
+/// ~1e-6 and count them as non-zero terms in mean-over-non-zero reductions.
 ///
 /// # Shapes
 /// - `x`: `[N, D]`, `y`: `[M, D]` -> `[N, M]`
 pub fn euclidean(x: Tensor<2>, y: Tensor<2>) -> Tensor<2> {
+    let identical = identical_rows(&x, &y);
     let xx = x.clone().square().sum_dim(1);
     let yy = y.clone().square().sum_dim(1).transpose();
     let xy = x.matmul(y.transpose());
-    (xx + yy - xy.mul_scalar(2.0)).clamp_min(1e-12).sqrt()
+    let mut squared = (xx + yy - xy.mul_scalar(2.0)).clamp_min(0.0);
+    if let Some(identical) = identical {
+        squared = squared * (identical.neg().add_scalar(1.0));
+    }
+    // sqrt(s + 1) * 0 where s == 0: the value 0 with a zero gradient; sqrt(s) elsewhere.
+    // (s >= 0, so its sign is 0 or 1; sign keeps the float type, f64 stays f64.)
+    let zero = squared.clone().sign().neg().add_scalar(1.0).detach();
+    (squared + zero.clone()).sqrt() * zero.neg().add_scalar(1.0)
+}
+
+/// `[N, M]` 0/1 mask of the pairs of bit-identical rows of `x` and `y`, or `None` when there
+/// is none. O((N + M) D) on the host: rows are grouped by their bytes.
+fn identical_rows(x: &Tensor<2>, y: &Tensor<2>) -> Option<Tensor<2>> {
+    let [n, _] = x.dims();
+    let [m, _] = y.dims();
+    let xd = x.clone().detach().into_data();
+    let yd = y.clone().detach().into_data();
+    let row_bytes = |bytes: &[u8], rows: usize| -> Vec<Vec<u8>> {
+        let width = bytes.len() / rows.max(1);
+        (0..rows)
+            .map(|r| bytes[r * width..(r + 1) * width].to_vec())
+            .collect()
+    };
+    let xs = row_bytes(xd.as_bytes(), n);
+    let ys = row_bytes(yd.as_bytes(), m);
+    let mut ids = std::collections::HashMap::new();
+    let x_ids: Vec<usize> = xs
+        .iter()
+        .map(|r| {
+            let next = ids.len();
+            *ids.entry(r.as_slice()).or_insert(next)
+        })
+        .collect();
+    let y_ids: Vec<Option<usize>> = ys.iter().map(|r| ids.get(r.as_slice()).copied()).collect();
+    if !y_ids.iter().any(Option::is_some) {
+        return None;
+    }
+    Some(crate::batch::float_mask(n, m, x, |i, j| {
+        y_ids[j] == Some(x_ids[i])
+    }))
 }
 
 impl Distance {

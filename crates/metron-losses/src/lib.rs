@@ -51,7 +51,7 @@ pub use error::{LossError, Result};
 pub use margin_softmax::{
     AmsLoss, ArcFaceLoss, ClassifierLossConfig, CosFaceLoss, NormSoftmaxLoss,
 };
-pub use miner::{BatchAllMiner, BatchHardMiner, SemiHardMiner, TripletSelection, Triplets};
+pub use miner::{BatchAllMiner, BatchHardMiner, FaceNetSemiHardMiner, TripletSelection, Triplets};
 pub use multi_similarity::MultiSimilarityLoss;
 pub use ntxent::NtXentLoss;
 pub use proxy_anchor::{ProxyAnchorLoss, ProxyAnchorLossConfig};

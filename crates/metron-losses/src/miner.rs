@@ -2,7 +2,9 @@
 //!
 //! Miners read the detached `[B, B]` distance matrix on the host and return index lists whose
 //! length is at most the number of positive pairs: memory stays O(B^2) and no O(B^3) list of
-//! triplets is ever built. "All triplets" is not a list at all: the loss evaluates it densely.
+//! triplets is ever built. "All triplets" and pytorch-metric-learning's semi-hard selection are
+//! not lists at all: the loss evaluates them on the host in O(B^2) memory (see
+//! [`crate::TripletMarginLoss`]).
 
 use crate::Distance;
 
@@ -31,7 +33,7 @@ impl Triplets {
 }
 
 /// Which triplets a [`crate::TripletMarginLoss`] uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum TripletSelection {
     /// Every valid triplet (pytorch-metric-learning's default without a miner; Hermans et
     /// al.'s "batch all" when paired with the mean-over-non-zero reducer).
@@ -39,10 +41,15 @@ pub enum TripletSelection {
     All,
     /// For each anchor, its farthest positive and closest negative.
     BatchHard,
-    /// For each positive pair (a, p), the closest negative farther than p (FaceNet's
-    /// semi-hard negative); when there is none, the farthest negative (TensorFlow's
-    /// `triplet_semihard_loss` rule).
-    SemiHard,
+    /// pytorch-metric-learning's `TripletMarginMiner(margin, type_of_triplets="semihard")`:
+    /// every valid triplet whose negative is farther than the positive but by at most
+    /// `margin`, `0 < d(a, n) - d(a, p) <= margin` (for similarities, `0 < s(a, p) - s(a, n)
+    /// <= margin`). `margin` is the miner's, independent of the loss's.
+    SemiHard { margin: f64 },
+    /// FaceNet's semi-hard rule as in TensorFlow's `triplet_semihard_loss`: one triplet per
+    /// positive pair (a, p), with the closest negative farther than p, or the farthest
+    /// negative when none is.
+    FaceNetSemiHard,
 }
 
 /// Every valid triplet: same label for (a, p) with a != p, another label for n. Only for
@@ -55,9 +62,9 @@ pub struct BatchAllMiner;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BatchHardMiner;
 
-/// See [`TripletSelection::SemiHard`].
+/// See [`TripletSelection::FaceNetSemiHard`].
 #[derive(Debug, Clone, Copy, Default)]
-pub struct SemiHardMiner;
+pub struct FaceNetSemiHardMiner;
 
 /// `d` is row-major `[n, n]`; `closer(a, b)` says whether value a is closer than b.
 fn closer(distance: Distance) -> impl Fn(f32, f32) -> bool {
@@ -110,7 +117,7 @@ impl BatchHardMiner {
     }
 }
 
-impl SemiHardMiner {
+impl FaceNetSemiHardMiner {
     pub fn mine(&self, d: &[f32], labels: &[i64], distance: Distance) -> Triplets {
         let n = labels.len();
         let closer = closer(distance);
@@ -171,7 +178,7 @@ mod tests {
 
     #[test]
     fn semi_hard_picks_the_closest_negative_beyond_the_positive() {
-        let t = SemiHardMiner.mine(&dist(), &L, Distance::default());
+        let t = FaceNetSemiHardMiner.mine(&dist(), &L, Distance::default());
         let find = |a, p| {
             (0..t.len())
                 .find(|&k| t.anchors[k] == a && t.positives[k] == p)
@@ -208,7 +215,7 @@ mod tests {
                 .is_empty()
         );
         assert!(
-            SemiHardMiner
+            FaceNetSemiHardMiner
                 .mine(&d, &[0, 0], Distance::default())
                 .is_empty()
         );

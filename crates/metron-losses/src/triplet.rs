@@ -4,7 +4,7 @@
 use burn::tensor::{Int, Tensor, TensorData};
 
 use crate::batch::{LabelPairs, check_batch, zero_like_loss};
-use crate::miner::{BatchHardMiner, SemiHardMiner, TripletSelection, Triplets};
+use crate::miner::{BatchHardMiner, FaceNetSemiHardMiner, TripletSelection, Triplets};
 use crate::{Distance, Reducer, Result};
 
 /// `relu(d(a, p) - d(a, n) + margin)` over selected triplets, reduced.
@@ -80,7 +80,6 @@ impl TripletMarginLoss {
     pub fn forward(&self, embeddings: Tensor<2>, labels: &[i64]) -> Result<Tensor<1>> {
         check_batch("TripletMarginLoss", &embeddings, Some(labels))?;
         let d = self.distance.matrix(embeddings.clone(), embeddings.clone());
-        let n = labels.len();
         let mined = |t: Triplets| -> Tensor<1> {
             if t.is_empty() {
                 return zero_like_loss(&embeddings);
@@ -96,27 +95,69 @@ impl TripletMarginLoss {
             self.reducer.reduce(terms, valid)
         };
         Ok(match self.selection {
-            TripletSelection::All => {
-                let pairs = LabelPairs::new(labels, &embeddings);
-                if pairs.num_positive == 0 || pairs.num_negative == 0 {
-                    return Ok(zero_like_loss(&embeddings));
-                }
-                // [a, p, 1] against [a, 1, n]: every triplet at once, O(N^3) floats but no
-                // index lists; invalid triplets are masked to 0.
-                let ap = d.clone().reshape([n, n, 1]);
-                let an = d.reshape([n, 1, n]);
-                let valid = pairs.positive.reshape([n, n, 1]) * pairs.negative.reshape([n, 1, n]);
-                let terms = (self.distance.margin(ap, an).add_scalar(self.margin)).clamp_min(0.0)
-                    * valid.clone();
-                self.reducer.reduce(terms, valid)
-            }
+            TripletSelection::All => self.dense(d, labels, None),
+            TripletSelection::SemiHard { margin } => self.dense(d, labels, Some(margin)),
             TripletSelection::BatchHard => {
                 mined(BatchHardMiner.mine(&host_matrix(&d), labels, self.distance))
             }
-            TripletSelection::SemiHard => {
-                mined(SemiHardMiner.mine(&host_matrix(&d), labels, self.distance))
+            TripletSelection::FaceNetSemiHard => {
+                mined(FaceNetSemiHardMiner.mine(&host_matrix(&d), labels, self.distance))
             }
         })
+    }
+
+    /// Every valid triplet, or with `semi_hard = Some(m)` those with `0 < margin gap <= m`,
+    /// in O(N^2) memory whatever N: the loss is piecewise linear in the distance matrix, so its
+    /// value and its gradient `dL/dd = G / count` are accumulated on the host, one anchor at a
+    /// time, and the graph holds only `sum(G * d)` (an O(N^3) tensor of triplet terms would
+    /// need ~14 GB at N = 1000 in f32).
+    fn dense(&self, d: Tensor<2>, labels: &[i64], semi_hard: Option<f64>) -> Tensor<1> {
+        let n = labels.len();
+        let host: Vec<f64> = d.clone().detach().into_data().iter::<f64>().collect();
+        let sim = self.distance.is_similarity();
+        // Gap between the negative and the positive: how far the triplet is already satisfied.
+        let gap = |ap: f64, an: f64| if sim { ap - an } else { an - ap };
+        let mut coefficients = vec![0.0f64; n * n];
+        let (mut total, mut active, mut selected) = (0.0f64, 0usize, 0usize);
+        for a in 0..n {
+            let row = &host[a * n..(a + 1) * n];
+            let negatives: Vec<usize> = (0..n).filter(|&j| labels[j] != labels[a]).collect();
+            for p in (0..n).filter(|&p| p != a && labels[p] == labels[a]) {
+                for &m in &negatives {
+                    let g = gap(row[p], row[m]);
+                    if let Some(limit) = semi_hard
+                        && !(g > 0.0 && g <= limit)
+                    {
+                        continue;
+                    }
+                    selected += 1;
+                    let term = self.margin - g;
+                    if term > 0.0 {
+                        total += term;
+                        active += 1;
+                        // d(term)/d(d_ap) = +1 for distances, -1 for similarities.
+                        let s = if sim { -1.0 } else { 1.0 };
+                        coefficients[a * n + p] += s;
+                        coefficients[a * n + m] -= s;
+                    }
+                }
+            }
+        }
+        let count = match self.reducer {
+            Reducer::Sum => 1,
+            Reducer::Mean => selected.max(1),
+            Reducer::MeanNonZero => active.max(1),
+        } as f64;
+        let g = crate::batch::float_tensor(
+            coefficients.iter().map(|c| c / count).collect(),
+            [n, n],
+            &d,
+        );
+        // linear - linear.detach() is 0 with the gradient G / count; the value is the
+        // host's f64 sum, free of the cancellation inside sum(G * d).
+        let value = crate::batch::float_tensor(vec![total / count], [1, 1], &d).reshape([1]);
+        let linear = (d * g).sum();
+        linear.clone() - linear.detach() + value
     }
 }
 

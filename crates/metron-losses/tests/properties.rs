@@ -66,7 +66,8 @@ fn finite_difference_gradients_of_pair_and_triplet_losses() {
     for selection in [
         TripletSelection::All,
         TripletSelection::BatchHard,
-        TripletSelection::SemiHard,
+        TripletSelection::FaceNetSemiHard,
+        TripletSelection::SemiHard { margin: 0.4 },
     ] {
         for distance in [
             Distance::Euclidean { normalize: true },
@@ -202,13 +203,13 @@ fn smooth_ap_matches_a_naive_implementation_both_ways() {
 }
 
 #[test]
-fn semi_hard_triplet_value_from_the_definition() {
+fn facenet_semi_hard_triplet_value_from_the_definition() {
     let device = device();
     let x = random(12, 3, 9);
     let got = scalar(
         TripletMarginLoss::new(0.2)
             .with_distance(Distance::Euclidean { normalize: false })
-            .with_selection(TripletSelection::SemiHard)
+            .with_selection(TripletSelection::FaceNetSemiHard)
             .with_reducer(Reducer::Mean)
             .forward(t64(&x, [12, 3], &device), &LABELS)
             .unwrap(),
@@ -288,7 +289,7 @@ fn degenerate_batches_give_zero_or_finite_losses_not_crashes() {
             "triplet semi",
             Box::new(|t, l| {
                 TripletMarginLoss::new(0.1)
-                    .with_selection(TripletSelection::SemiHard)
+                    .with_selection(TripletSelection::FaceNetSemiHard)
                     .forward(t, l)
                     .unwrap()
             }),

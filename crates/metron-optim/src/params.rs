@@ -6,14 +6,15 @@ use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 
-/// Names Burn and PyTorch give to parameters that are not weights (no weight scaling in
-/// ASAM, no decay in some recipes): biases and normalisation shifts.
-fn is_bias(name: &str) -> bool {
-    matches!(name, "bias" | "beta")
+/// SamsungLabs' ASAM scales a parameter when its PyTorch name contains `weight`: convolution
+/// and linear weights and the normalisation scales (PyTorch's `weight`, Burn's `gamma`), but
+/// not biases, class tokens, position embeddings, GeM's `p` or proxies.
+fn is_weight(name: &str) -> bool {
+    name.contains("weight") || name == "gamma"
 }
 
-/// Ids of the parameters that count as weights (everything but biases), recognised by the
-/// field name a parameter is reached through.
+/// Ids of the parameters that count as weights in ASAM's sense ([`is_weight`]), recognised by
+/// the field name a parameter is reached through.
 pub(crate) fn weight_ids<M: Module>(module: &M) -> HashSet<ParamId> {
     struct Collect {
         path: Vec<String>,
@@ -27,7 +28,7 @@ pub(crate) fn weight_ids<M: Module>(module: &M) -> HashSet<ParamId> {
             self.path.pop();
         }
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            if !self.path.last().is_some_and(|n| is_bias(n)) {
+            if self.path.last().is_some_and(|n| is_weight(n)) {
                 self.ids.insert(param.id);
             }
         }

@@ -17,8 +17,11 @@ pub enum SamVariant {
     /// Adaptive SAM as davda54/sam implements it (`adaptive=True`): `T(w) = |w|` for every
     /// parameter, biases included. SAIG's "ASAM" is this with rho = 2.0.
     Adaptive,
-    /// ASAM as SamsungLabs/ASAM implements it: `T(w) = |w| + eta` for weights, 1 for biases,
-    /// eps 1e-16, and the ascent is undone by subtracting `e` rather than restoring `w`.
+    /// ASAM as SamsungLabs/ASAM implements it: `T(w) = |w| + eta` for the parameters whose
+    /// PyTorch name contains `weight` (convolution and linear weights, normalisation scales:
+    /// Burn's `gamma`), 1 for everything else (biases, class tokens, position embeddings,
+    /// GeM's p, proxies); eps 1e-16, and the ascent is undone by subtracting `e` rather than
+    /// restoring `w`.
     Asam { eta: f64 },
 }
 
@@ -172,8 +175,10 @@ impl Sam {
         self.base.step(lr, model, grads)
     }
 
-    /// A whole SAM step: `loss` is evaluated (and differentiated) at `w` and at `w + e(w)`.
-    /// Returns the updated model and the loss at `w`.
+    /// A whole SAM step: `loss` is evaluated (and differentiated) at `w` and at `w + e(w)`,
+    /// the second time without BatchNorm running-statistics updates
+    /// ([`metron_core::batch_norm::without_running_stat_updates`]). Returns the updated model
+    /// and the loss at `w`.
     pub fn step<M: Module>(
         &mut self,
         lr: f64,
@@ -184,7 +189,9 @@ impl Sam {
         let value = first.clone().into_scalar::<f64>();
         let grads = GradientsParams::from_grads(first.backward(), &model);
         let (perturbed, undo) = self.ascend(model, &grads);
-        let grads = GradientsParams::from_grads(loss(&perturbed).backward(), &perturbed);
+        // Each batch enters BatchNorm's running statistics once (davda54/sam's advice).
+        let second = metron_core::batch_norm::without_running_stat_updates(|| loss(&perturbed));
+        let grads = GradientsParams::from_grads(second.backward(), &perturbed);
         (self.descend(lr, perturbed, undo, grads), value)
     }
 }

@@ -148,3 +148,88 @@ fn schedules_hand_computed() {
     assert!((m.lr(12) - 1e-5).abs() < 1e-18);
     assert!((m.lr(19) - 1e-6).abs() < 1e-18);
 }
+
+/// A model with the parameters ASAM must tell apart: a linear weight and a normalisation scale
+/// (PyTorch's `weight`s) against a bias, a normalisation shift and a class-token-like vector.
+#[derive(burn::module::Module, Debug)]
+struct Mixed {
+    lin: Linear,
+    norm: burn::nn::LayerNorm,
+    cls_token: Param<Tensor<1>>,
+}
+
+#[test]
+fn asam_scales_only_parameters_named_weight_as_samsunglabs_does() {
+    let device = device();
+    let (rho, eta) = (0.5, 0.01);
+    let mut norm = burn::nn::LayerNormConfig::new(2).init(&device);
+    norm.gamma = Param::from_tensor(
+        Tensor::from_data(TensorData::new(vec![1.5, -0.5], [2]), (&device, DType::F64))
+            .require_grad(),
+    );
+    norm.beta = Some(Param::from_tensor(
+        Tensor::from_data(TensorData::new(vec![0.2, 0.3], [2]), (&device, DType::F64))
+            .require_grad(),
+    ));
+    let m = Mixed {
+        lin: model(&device),
+        norm,
+        cls_token: Param::from_tensor(
+            Tensor::from_data(TensorData::new(vec![0.7, -0.4], [2]), (&device, DType::F64))
+                .require_grad(),
+        ),
+    };
+    let x = Tensor::<2>::from_data(
+        TensorData::new(vec![1.0, 2.0, -1.0, 0.5, 0.0, 3.0], [2, 3]),
+        (&device, DType::F64),
+    );
+    let out = m.norm.forward(m.lin.forward(x)) + m.cls_token.val().unsqueeze::<2>();
+    let grads = GradientsParams::from_grads(out.powi_scalar(2).sum().backward(), &m);
+    // (parameter value, gradient, scaled by |w| + eta?) in a fixed order.
+    let params: Vec<(Vec<f64>, Vec<f64>, bool)> = vec![
+        (
+            f64s(m.lin.weight.val()),
+            f64s(grads.get::<2>(m.lin.weight.id).unwrap()),
+            true,
+        ),
+        {
+            let b = m.lin.bias.as_ref().unwrap();
+            (f64s(b.val()), f64s(grads.get::<1>(b.id).unwrap()), false)
+        },
+        (
+            f64s(m.norm.gamma.val()),
+            f64s(grads.get::<1>(m.norm.gamma.id).unwrap()),
+            true,
+        ),
+        {
+            let b = m.norm.beta.as_ref().unwrap();
+            (f64s(b.val()), f64s(grads.get::<1>(b.id).unwrap()), false)
+        },
+        (
+            f64s(m.cls_token.val()),
+            f64s(grads.get::<1>(m.cls_token.id).unwrap()),
+            false,
+        ),
+    ];
+    let t = |w: f64, scaled: bool| if scaled { w.abs() + eta } else { 1.0 };
+    let norm = params
+        .iter()
+        .flat_map(|(w, g, s)| w.iter().zip(g).map(move |(w, g)| (t(*w, *s) * g).powi(2)))
+        .sum::<f64>()
+        .sqrt();
+    let sam = SamConfig::asam(rho, eta).init(SgdConfig::new().init());
+    let (p, _) = sam.ascend(m, &grads);
+    let got = [
+        f64s(p.lin.weight.val()),
+        f64s(p.lin.bias.as_ref().unwrap().val()),
+        f64s(p.norm.gamma.val()),
+        f64s(p.norm.beta.as_ref().unwrap().val()),
+        f64s(p.cls_token.val()),
+    ];
+    for ((w, g, s), got) in params.iter().zip(&got) {
+        for ((w, g), got) in w.iter().zip(g).zip(got) {
+            let want = w + rho * t(*w, *s).powi(2) * g / (norm + 1e-16);
+            assert!((got - want).abs() < 1e-12, "scaled {s}: {got} vs {want}");
+        }
+    }
+}

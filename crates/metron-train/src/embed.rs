@@ -41,7 +41,8 @@ fn collect_rows(
     bar: &Bar,
     mut rows: impl FnMut(ImageBatch) -> Result<Vec<f32>>,
 ) -> Result<EmbeddedSplit> {
-    let batches = contiguous_batches(samples.len(), batch_size);
+    let expected = samples.len();
+    let batches = contiguous_batches(expected, batch_size);
     let mut data = Vec::new();
     let (mut labels, mut indices, mut skipped) = (Vec::new(), Vec::new(), Vec::new());
     let mut dim = 0;
@@ -58,6 +59,13 @@ fn collect_rows(
             data.extend(out);
         }
         bar.inc(n);
+    }
+    if labels.len() + skipped.len() != expected {
+        return Err(TrainError::IncompleteData {
+            what: "embedding".into(),
+            got: labels.len() + skipped.len(),
+            expected,
+        });
     }
     let embeddings = Array2::from_shape_vec((labels.len(), dim), data)
         .map_err(|e| TrainError::Config(format!("embedding rows of unequal length: {e}")))?;

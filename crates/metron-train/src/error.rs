@@ -38,6 +38,15 @@ pub enum TrainError {
     #[error("invalid configuration: {0}")]
     Config(String),
 
+    /// Fewer images arrived than the epoch or split holds: results over a part would pass for
+    /// results over the whole.
+    #[error("{what}: {got} of {expected} images arrived from the loader")]
+    IncompleteData {
+        what: String,
+        got: usize,
+        expected: usize,
+    },
+
     /// The loss stopped being a number. The last checkpoint written (if any) is untouched.
     #[error(
         "the loss is {value} at epoch {epoch}, step {step}: training stopped{}. Lower the \

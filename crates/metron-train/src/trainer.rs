@@ -26,31 +26,87 @@ use crate::checkpoint::{read_checkpoint, save_checkpoint};
 use crate::embed::{EmbeddedSplit, batch_tensor, embed_samples};
 use crate::{Bar, Result, RunDir, TrainError, TrainModel};
 
-/// The optimizer the loop steps with.
+/// The optimizer the loop steps with. Every setting is explicit and defaults to PyTorch's
+/// (`torch.optim.Adam` / `torch.optim.SGD`), where the published recipes come from: Burn's own
+/// defaults differ (Adam epsilon 1e-5 against 1e-8, momentum dampening 0.1 against 0).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum OptimizerSetting {
-    /// Adam (CGD: no weight decay).
-    Adam { weight_decay: f64 },
-    /// SGD with momentum.
-    Sgd { momentum: f64, weight_decay: f64 },
+    /// Adam with L2 weight decay added to the gradient (`torch.optim.Adam`, not AdamW).
+    Adam {
+        weight_decay: f64,
+        #[serde(default = "torch_adam_betas")]
+        betas: [f64; 2],
+        #[serde(default = "torch_adam_epsilon")]
+        epsilon: f64,
+    },
+    /// SGD with momentum (`torch.optim.SGD`).
+    Sgd {
+        momentum: f64,
+        weight_decay: f64,
+        #[serde(default)]
+        dampening: f64,
+        #[serde(default)]
+        nesterov: bool,
+    },
+}
+
+fn torch_adam_betas() -> [f64; 2] {
+    [0.9, 0.999]
+}
+
+fn torch_adam_epsilon() -> f64 {
+    1e-8
 }
 
 impl OptimizerSetting {
-    fn init(&self) -> ModuleOptimizer {
+    /// `torch.optim.Adam(weight_decay=weight_decay)`.
+    pub fn adam(weight_decay: f64) -> Self {
+        OptimizerSetting::Adam {
+            weight_decay,
+            betas: torch_adam_betas(),
+            epsilon: torch_adam_epsilon(),
+        }
+    }
+
+    /// `torch.optim.SGD(momentum=momentum, weight_decay=weight_decay)`: no dampening, no
+    /// Nesterov.
+    pub fn sgd(momentum: f64, weight_decay: f64) -> Self {
+        OptimizerSetting::Sgd {
+            momentum,
+            weight_decay,
+            dampening: 0.0,
+            nesterov: false,
+        }
+    }
+
+    /// The Burn optimizer with exactly these settings.
+    pub fn init(&self) -> ModuleOptimizer {
         let decay =
             |wd: f64| (wd > 0.0).then(|| burn::optim::decay::WeightDecayConfig::new(wd as f32));
         match *self {
-            OptimizerSetting::Adam { weight_decay } => AdamConfig::new()
+            OptimizerSetting::Adam {
+                weight_decay,
+                betas,
+                epsilon,
+            } => AdamConfig::new()
+                .with_beta_1(betas[0] as f32)
+                .with_beta_2(betas[1] as f32)
+                .with_epsilon(epsilon as f32)
                 .with_weight_decay(decay(weight_decay))
                 .init(),
             OptimizerSetting::Sgd {
                 momentum,
                 weight_decay,
+                dampening,
+                nesterov,
             } => SgdConfig::new()
-                .with_momentum(
-                    (momentum > 0.0).then(|| MomentumConfig::new().with_momentum(momentum)),
-                )
+                .with_momentum((momentum > 0.0).then(|| {
+                    MomentumConfig::new()
+                        .with_momentum(momentum)
+                        .with_dampening(dampening)
+                        .with_nesterov(nesterov)
+                }))
                 .with_weight_decay(decay(weight_decay))
                 .init(),
         }
@@ -72,6 +128,10 @@ pub struct TrainerConfig {
     pub gamma: f64,
     /// SAM's rho; `None` trains without SAM.
     pub sam_rho: Option<f64>,
+    /// Let SAM's second (perturbed) pass update BatchNorm running statistics too. Off by
+    /// default, as davda54/sam recommends: each batch then enters the statistics once.
+    #[serde(default)]
+    pub sam_second_pass_updates_batch_norm: bool,
     /// One seed for initialisation, sampling and augmentation.
     pub seed: u64,
     /// The K of Recall@K reported every epoch.
@@ -95,11 +155,12 @@ impl TrainerConfig {
             epochs,
             batch_size: 128,
             samples_per_class: 4,
-            optimizer: OptimizerSetting::Adam { weight_decay: 0.0 },
+            optimizer: OptimizerSetting::adam(0.0),
             lr: 1e-4,
             milestones: vec![epochs * 6 / 10, epochs * 8 / 10],
             gamma: 0.1,
             sam_rho: None,
+            sam_second_pass_updates_batch_norm: false,
             seed: 0,
             recall_ks: vec![1, 2, 4, 8],
             eval_batch_size: 128,
@@ -124,6 +185,26 @@ impl TrainerConfig {
         }
         if self.recall_ks.is_empty() || self.recall_ks.contains(&0) {
             return bad("recall_ks must be a non-empty list of positive K");
+        }
+        match self.optimizer {
+            OptimizerSetting::Adam { betas, epsilon, .. } => {
+                if !betas.iter().all(|b| (0.0..1.0).contains(b)) {
+                    return bad("Adam betas must lie in [0, 1)");
+                }
+                if !(epsilon.is_finite() && epsilon > 0.0) {
+                    return bad("Adam epsilon must be positive");
+                }
+            }
+            OptimizerSetting::Sgd {
+                momentum,
+                dampening,
+                nesterov,
+                ..
+            } => {
+                if nesterov && (momentum <= 0.0 || dampening != 0.0) {
+                    return bad("Nesterov momentum needs a momentum > 0 and zero dampening");
+                }
+            }
         }
         if let Some(rho) = self.sam_rho
             && !(rho.is_finite() && rho > 0.0)
@@ -356,6 +437,7 @@ impl Trainer {
             let mut part_sums: BTreeMap<String, f64> = BTreeMap::new();
             let mut steps = 0usize;
             let mut skipped = 0usize;
+            let mut arrived = 0usize;
             let loader_it = metron_datasets::BatchLoader::new(
                 train_samples.clone(),
                 batches,
@@ -367,6 +449,7 @@ impl Trainer {
             for batch in loader_it {
                 let batch = batch?;
                 skipped += batch.skipped.len();
+                arrived += batch.len() + batch.skipped.len();
                 bar.inc(batch.len() + batch.skipped.len());
                 if batch.len() < 2 {
                     continue;
@@ -392,7 +475,24 @@ impl Trainer {
                     StepRule::Plain(o) => o.step(lr, model, grads),
                     StepRule::Sam(sam) => {
                         let (perturbed, undo) = sam.ascend(model, &grads);
-                        let second = perturbed.loss(images, &labels)?.total;
+                        let second = if cfg.sam_second_pass_updates_batch_norm {
+                            perturbed.loss(images, &labels)?
+                        } else {
+                            metron_core::batch_norm::without_running_stat_updates(|| {
+                                perturbed.loss(images, &labels)
+                            })?
+                        }
+                        .total;
+                        let second_value = scalar(&second);
+                        if !second_value.is_finite() {
+                            bar.finish();
+                            return Err(TrainError::NonFiniteLoss {
+                                epoch: epoch + 1,
+                                step: steps + 1,
+                                value: second_value,
+                                checkpoint: last.is_file().then(|| last.clone()),
+                            });
+                        }
                         let grads = GradientsParams::from_grads(second.backward(), &perturbed);
                         sam.descend(lr, perturbed, undo, grads)
                     }
@@ -402,6 +502,13 @@ impl Trainer {
                 bar.set_message(format!("loss {:.4}", loss_sum / steps as f64));
             }
             bar.finish();
+            if arrived != total_images {
+                return Err(TrainError::IncompleteData {
+                    what: format!("training epoch {}", epoch + 1),
+                    got: arrived,
+                    expected: total_images,
+                });
+            }
             let (mut record, emb) = self.evaluate(&model, &eval_set, device, epoch + 1, lr)?;
             let per_step = |s: f64| s / steps.max(1) as f64;
             record.loss = Some(per_step(loss_sum));

@@ -278,3 +278,144 @@ fn a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
     let state: TrainState = ck.state(&run.last_checkpoint()).unwrap();
     assert_eq!(state.epochs_done, 1);
 }
+
+/// A pipeline whose custom step panics on the image at `bad` (one of the split's files).
+fn panicking(mut pipeline: Pipeline, bad: std::path::PathBuf) -> Pipeline {
+    let bad = image::open(&bad).unwrap().to_rgb8();
+    let boom = metron_datasets::CustomTransform::new("boom", move |img: RgbImage, _rng: &mut _| {
+        assert!(img != bad, "custom transform failed");
+        img
+    });
+    pipeline.steps.insert(0, Transform::Custom(boom));
+    pipeline
+}
+
+#[test]
+fn a_loader_that_loses_its_worker_fails_fit_and_embedding() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut data = data(dir.path());
+    let device = device();
+    let bad = data.train.samples[10].path.clone();
+    data.train_pipeline = panicking(data.train_pipeline.clone(), bad.clone());
+    let run = RunDir::create(dir.path().join("run"), &trainer_config()).unwrap();
+    let mut t = Trainer::new(
+        TrainerConfig {
+            evaluate_untrained: false,
+            ..trainer_config()
+        },
+        run,
+    );
+    t.quiet = true;
+    let err = t.fit(fresh_model(&device), &data, &device).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("batch loader stopped"), "{msg}");
+    assert!(msg.contains("custom transform failed"), "{msg}");
+
+    // Embedding a split: an error, not fewer rows.
+    let samples = Arc::new(data.train.samples.clone());
+    let pipeline = Arc::new(panicking(data.test_pipeline.pipeline(), bad));
+    let err = metron_train::embed_samples(
+        &fresh_model(&device),
+        samples,
+        pipeline,
+        5,
+        metron_datasets::LoaderConfig::default(),
+        &device,
+        &metron_train::Bar::new(0, "", true),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("custom transform failed"), "{err}");
+}
+
+#[test]
+fn a_nan_in_sams_second_pass_stops_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data(dir.path());
+    let device = device();
+    let config = TrainerConfig {
+        sam_rho: Some(0.05),
+        evaluate_untrained: false,
+        ..trainer_config()
+    };
+    let run = RunDir::create(dir.path().join("run"), &config).unwrap();
+    let mut t = Trainer::new(config, run);
+    t.quiet = true;
+    // Call 0 is step 1's first pass, call 1 its second (perturbed) pass.
+    let model = metron_core::seeded_init(&device, 1, || {
+        Ok::<_, ()>(NanAfter {
+            lin: LinearConfig::new(3 * 16 * 16, 4).init(&device),
+            calls: Arc::new(AtomicUsize::new(0)),
+            nan_from: 1,
+        })
+    })
+    .unwrap();
+    match t.fit(model, &data, &device).unwrap_err() {
+        TrainError::NonFiniteLoss { epoch, step, .. } => assert_eq!((epoch, step), (1, 1)),
+        other => panic!("expected NonFiniteLoss, got {other}"),
+    }
+}
+
+/// BatchNorm straight on the pixels, so that its running statistics depend on the batches
+/// seen and not on the weights.
+#[derive(Module, Debug)]
+struct BnOnPixels {
+    bn: burn::nn::BatchNorm,
+    lin: Linear,
+}
+
+impl TrainModel for BnOnPixels {
+    fn loss(&self, images: Tensor<4>, _labels: &[i64]) -> metron_train::Result<LossOutput> {
+        Ok(LossOutput {
+            total: self.embed(images).square().mean(),
+            parts: vec![],
+        })
+    }
+
+    fn embed(&self, images: Tensor<4>) -> Tensor<2> {
+        let [b, c, h, w] = images.dims();
+        let x = images.reshape([b, c * h * w]);
+        self.lin
+            .forward(metron_core::batch_norm::batch_norm_forward(&self.bn, x))
+    }
+
+    fn architecture(&self) -> serde_json::Value {
+        serde_json::json!({"kind": "bn_on_pixels"})
+    }
+}
+
+#[test]
+fn sams_second_pass_leaves_batch_norm_statistics_alone_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data(dir.path());
+    let device = device();
+    let running_mean = |sam_rho: Option<f64>, second_pass_updates: bool, name: &str| {
+        let config = TrainerConfig {
+            epochs: 1,
+            sam_rho,
+            sam_second_pass_updates_batch_norm: second_pass_updates,
+            evaluate_untrained: false,
+            ..trainer_config()
+        };
+        let run = RunDir::create(dir.path().join(name), &config).unwrap();
+        let mut t = Trainer::new(config, run);
+        t.quiet = true;
+        let model = metron_core::seeded_init(&device, 2, || {
+            Ok::<_, ()>(BnOnPixels {
+                bn: burn::nn::BatchNormConfig::new(3 * 16 * 16).init(&device),
+                lin: LinearConfig::new(3 * 16 * 16, 4).init(&device),
+            })
+        })
+        .unwrap();
+        let out = t.fit(model, &data, &device).unwrap();
+        out.model
+            .bn
+            .running_mean
+            .value_sync()
+            .into_data()
+            .iter::<f32>()
+            .collect::<Vec<_>>()
+    };
+    let plain = running_mean(None, false, "plain");
+    assert_eq!(running_mean(Some(0.05), false, "sam"), plain);
+    assert_ne!(running_mean(Some(0.05), true, "sam-updates"), plain);
+}

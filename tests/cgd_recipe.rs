@@ -245,7 +245,7 @@ fn inshop_is_evaluated_query_to_gallery() {
         "--epochs",
         "1",
         "--recalls",
-        "1,2",
+        "1,2,6",
         "--quiet",
     ];
     let report = match run(&Cli::parse_from(argv).args).unwrap() {
@@ -258,8 +258,131 @@ fn inshop_is_evaluated_query_to_gallery() {
         let r1 = part["recall_at_1"];
         assert!((r1 * 3.0 - (r1 * 3.0).round()).abs() < 1e-9, "{r1}");
     }
+    // Each query's item has 2 of the 6 gallery images, so R@6 is 1 for any embedding; searched
+    // among the 3 queries instead (self-retrieval), no query would have a positive at all.
+    for part in [&report.trained, &report.untrained, &report.pixels] {
+        assert_eq!(part["recall_at_6"], 1.0, "{part:?}");
+    }
     // The saved embeddings are the 3 queries.
     let e = metron_core::read_embeddings(dir.path().join("run/embeddings.npy")).unwrap();
     assert_eq!((e.nrows(), e.ncols()), (3, 8));
     assert!(dir.path().join("run/retrieval_grid.png").is_file());
+}
+
+/// A torchvision-layout ResNet-18 (base width 4, with a 10-class `fc`) as safetensors, keys
+/// optionally prefixed (`module.` from DataParallel) or renamed.
+fn write_torchvision_resnet18(path: &Path, seed: u64, remaps: &[(&str, &str)]) {
+    use burn::store::{BurnToPyTorchAdapter, KeyRemapper, ModuleSnapshot, SafetensorsStore};
+    let device = metron_core::parse_device("cpu").unwrap();
+    let model = metron_core::seeded_init(&device, seed, || {
+        metron_backbones::ResNetConfig::resnet18()
+            .with_base_width(4)
+            .with_num_classes(Some(10))
+            .init(&device)
+    })
+    .unwrap();
+    let mut remapper = KeyRemapper::new()
+        .add_pattern(r"downsample\.conv\.", "downsample.0.")
+        .unwrap()
+        .add_pattern(r"downsample\.bn\.", "downsample.1.")
+        .unwrap();
+    for (from, to) in remaps {
+        remapper = remapper.add_pattern(*from, *to).unwrap();
+    }
+    let mut store = SafetensorsStore::from_file(path)
+        .with_to_adapter(BurnToPyTorchAdapter)
+        .remap(remapper);
+    model.save_into(&mut store).unwrap();
+}
+
+fn untrained_metrics(run_dir: &Path) -> serde_json::Value {
+    let log = std::fs::read_to_string(run_dir.join("metrics.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    assert_eq!(first["epoch"], 0);
+    first["test"].clone()
+}
+
+#[test]
+fn pretrained_weights_load_strictly_and_are_never_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("resnet18.safetensors");
+    write_torchvision_resnet18(&good, 11, &[]);
+
+    // Keys of another layout (here the stem renamed, as timm names it) are an error naming
+    // the first missing key, and leave no run directory behind.
+    let timm = dir.path().join("timm.safetensors");
+    write_torchvision_resnet18(&timm, 11, &[(r"^conv1\.", "stem.conv1.")]);
+    let failed = dir.path().join("failed");
+    let e = run(&args(&failed, &["--pretrained", timm.to_str().unwrap()]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("conv1.weight"), "{e}");
+    assert!(!failed.exists(), "a failed start left {}", failed.display());
+
+    // DataParallel's `module.` prefix is adapted: the same weights as the plain file.
+    let prefixed = dir.path().join("module.safetensors");
+    write_torchvision_resnet18(&prefixed, 11, &[("^", "module.")]);
+    let stop = |run_dir: &Path, file: &Path| {
+        let a = args(
+            run_dir,
+            &["--pretrained", file.to_str().unwrap(), "--stop-after", "0"],
+        );
+        match run(&a).unwrap() {
+            CgdOutcome::Stopped { epochs_done, .. } => assert_eq!(epochs_done, 0),
+            other => panic!("{other:?}"),
+        }
+        untrained_metrics(run_dir)
+    };
+    let plain_dir = dir.path().join("plain");
+    let plain = stop(&plain_dir, &good);
+    assert_eq!(stop(&dir.path().join("prefixed"), &prefixed), plain);
+    // Random init (no --pretrained) is another network: the comparisons above are not vacuous.
+    let random_dir = dir.path().join("random");
+    match run(&args(&random_dir, &["--stop-after", "0"])).unwrap() {
+        CgdOutcome::Stopped { .. } => {}
+        other => panic!("{other:?}"),
+    }
+    assert_ne!(untrained_metrics(&random_dir), plain);
+
+    // Resuming a run stopped before its first checkpoint starts it from the pretrained
+    // weights its config names, not from random ones.
+    let registry = format!("{}/datasets.toml", env!("CARGO_MANIFEST_DIR"));
+    let resume = |extra: &[&str]| {
+        let mut argv = vec![
+            "cgd",
+            "--registry",
+            &registry,
+            "--resume",
+            plain_dir.to_str().unwrap(),
+            "--quiet",
+        ];
+        argv.extend_from_slice(extra);
+        Cli::parse_from(argv).args
+    };
+    assert!(!plain_dir.join("checkpoints/last.ckpt").exists());
+    match run(&resume(&["--stop-after", "0"])).unwrap() {
+        CgdOutcome::Stopped { .. } => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(untrained_metrics(&plain_dir), plain);
+
+    // Flags that contradict the stored configuration are refused, not ignored.
+    let e = run(&resume(&["--epochs", "5", "--lr", "0.1"]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("--epochs") && e.contains("--lr"), "{e}");
+}
+
+#[test]
+fn a_run_directory_of_the_users_own_is_not_written_into() {
+    let dir = tempfile::tempdir().unwrap();
+    let mine = dir.path().join("mine");
+    std::fs::create_dir_all(&mine).unwrap();
+    std::fs::write(mine.join("notes.txt"), "my notes").unwrap();
+    let e = run(&args(&mine, &[])).unwrap_err().to_string();
+    assert!(e.contains("not empty"), "{e}");
+    assert_eq!(
+        std::fs::read_to_string(mine.join("notes.txt")).unwrap(),
+        "my notes"
+    );
 }

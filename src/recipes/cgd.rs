@@ -10,7 +10,7 @@ use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use metron_backbones::{LoadMode, TORCHVISION_RESNET_KEYS, load_pytorch};
+use metron_backbones::{LoadMode, TORCHVISION_RESNET_KEYS, load_pytorch_any_layout};
 use metron_datasets::{Dataset, LoaderConfig, Pipeline, Split, Transform, check_counts};
 use metron_train::{
     Bar, CgdModel, CgdModelConfig, PipelineSpec, RunDir, TrainData, Trainer, TrainerConfig,
@@ -38,16 +38,17 @@ pub enum Preset {
 pub struct CgdArgs {
     /// A dataset of datasets.toml: omniglot (default; real images beside the checkout), cub,
     /// cars196, sop, inshop (evaluated query -> gallery).
-    #[arg(long, default_value = "omniglot")]
-    pub dataset: String,
+    #[arg(long)]
+    pub dataset: Option<String>,
     /// Dataset root (default: the registry entry's environment variable, then its root).
     #[arg(long)]
     pub root: Option<PathBuf>,
     /// The registry file (default: ./datasets.toml, else metron's own).
     #[arg(long)]
     pub registry: Option<PathBuf>,
-    #[arg(long, value_enum, default_value = "cpu")]
-    pub preset: Preset,
+    /// cpu (default) or paper.
+    #[arg(long, value_enum)]
+    pub preset: Option<Preset>,
     /// cpu, wgpu, tch, tch:cuda:N or cuda:N (backends other than cpu need their cargo feature).
     #[arg(long, default_value = "cpu")]
     pub device: String,
@@ -123,6 +124,50 @@ pub struct CgdArgs {
     pub quiet: bool,
 }
 
+impl CgdArgs {
+    /// The dataset flag, or omniglot.
+    pub fn dataset(&self) -> &str {
+        self.dataset.as_deref().unwrap_or("omniglot")
+    }
+
+    /// The flags that set part of a run's configuration: with `--resume` the stored
+    /// configuration is the run's, so any of them would be silently ignored.
+    pub fn configuration_flags(&self) -> Vec<&'static str> {
+        let a = self;
+        [
+            ("--dataset", a.dataset.is_some()),
+            ("--root", a.root.is_some()),
+            ("--preset", a.preset.is_some()),
+            ("--run-dir", a.run_dir.is_some()),
+            ("--pretrained", a.pretrained.is_some()),
+            ("--backbone", a.backbone.is_some()),
+            ("--base-width", a.base_width.is_some()),
+            ("--image-size", a.image_size.is_some()),
+            ("--resize-size", a.resize_size.is_some()),
+            ("--gd-config", a.gd_config.is_some()),
+            ("--feature-dim", a.feature_dim.is_some()),
+            ("--batch-size", a.batch_size.is_some()),
+            ("--samples-per-class", a.samples_per_class.is_some()),
+            ("--lr", a.lr.is_some()),
+            ("--epochs", a.epochs.is_some()),
+            ("--milestones", a.milestones.is_some()),
+            ("--label-smoothing", a.label_smoothing.is_some()),
+            ("--temperature", a.temperature.is_some()),
+            ("--margin", a.margin.is_some()),
+            ("--frozen-batch-norm", a.frozen_batch_norm.is_some()),
+            ("--layer3-stride-1", a.layer3_stride_1.is_some()),
+            ("--flip", a.flip.is_some()),
+            ("--sam-rho", a.sam_rho.is_some()),
+            ("--seed", a.seed.is_some()),
+            ("--recalls", a.recalls.is_some()),
+            ("--skip-corrupt", a.skip_corrupt),
+        ]
+        .into_iter()
+        .filter_map(|(name, given)| given.then_some(name))
+        .collect()
+    }
+}
+
 /// Everything a CGD run was configured with; saved as the run's `config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -143,11 +188,13 @@ pub struct CgdRunConfig {
 impl CgdRunConfig {
     /// The preset with the flags applied, for `num_classes` training classes.
     pub fn resolve(args: &CgdArgs, root: PathBuf, num_classes: usize) -> Self {
+        let dataset = args.dataset();
+        let preset = args.preset.unwrap_or(Preset::Cpu);
         let mut model = CgdModelConfig::paper(num_classes);
         let epochs;
         let mut trainer;
         let (image_size, resize_size, flip);
-        match args.preset {
+        match preset {
             Preset::Cpu => {
                 model.backbone = "resnet18".into();
                 model.base_width = 32;
@@ -161,7 +208,7 @@ impl CgdRunConfig {
                 trainer.lr = 1e-3;
                 trainer.eval_batch_size = 128;
                 (image_size, resize_size) = (64, 72);
-                flip = args.dataset != "omniglot";
+                flip = dataset != "omniglot";
             }
             Preset::Paper => {
                 epochs = args.epochs.unwrap_or(20);
@@ -193,9 +240,9 @@ impl CgdRunConfig {
             resize_size
         });
         CgdRunConfig {
-            dataset: args.dataset.clone(),
+            dataset: dataset.to_string(),
             root,
-            preset: args.preset,
+            preset,
             image_size,
             resize_size,
             flip: args.flip.unwrap_or(flip),
@@ -286,6 +333,22 @@ fn split<'a>(data: &'a Dataset, name: &str) -> Result<&'a Split, CliError> {
     data.split(name).map_err(|e| CliError::Usage(e.to_string()))
 }
 
+/// torchvision ResNet weights into the backbone: every backbone tensor must come from the
+/// file, and only the ImageNet classifier (`fc.`) may go unused. Nested (`state_dict`,
+/// `model`) and DataParallel (`module.`) layouts are accepted.
+fn load_pretrained(
+    backbone: metron_backbones::ResNet,
+    path: &Path,
+) -> Result<(metron_backbones::ResNet, metron_backbones::LoadReport), CliError> {
+    load_pytorch_any_layout(
+        backbone,
+        path,
+        TORCHVISION_RESNET_KEYS,
+        LoadMode::StrictIgnoringUnused(&["fc."]),
+    )
+    .map_err(|e| CliError::Usage(format!("--pretrained: {e}")))
+}
+
 fn free_run_dir(dataset: &str) -> PathBuf {
     let base = PathBuf::from("runs").join(format!("cgd-{dataset}"));
     (1..)
@@ -311,6 +374,16 @@ pub fn run(args: &CgdArgs) -> Result<CgdOutcome, CliError> {
     };
     let (config, existing, data) = match &args.resume {
         Some(dir) => {
+            let given = args.configuration_flags();
+            if !given.is_empty() {
+                return Err(CliError::Usage(format!(
+                    "--resume continues {} with its stored configuration (config.json); {} would \
+                     be ignored: drop {} or start a new run",
+                    dir.display(),
+                    given.join(", "),
+                    if given.len() == 1 { "it" } else { "them" }
+                )));
+            }
             let run = RunDir::open(dir).map_err(train_error)?;
             let config: CgdRunConfig = run.read_config().map_err(train_error)?;
             let data = read(&config.dataset, &config.root)?;
@@ -318,9 +391,9 @@ pub fn run(args: &CgdArgs) -> Result<CgdOutcome, CliError> {
         }
         None => {
             let root = registry
-                .root(&args.dataset, args.root.as_deref())
+                .root(args.dataset(), args.root.as_deref())
                 .map_err(|e| CliError::Usage(e.to_string()))?;
-            let data = read(&args.dataset, &root)?;
+            let data = read(args.dataset(), &root)?;
             // The class count fixes the classifier's width.
             let classes = split(&data, "train")?.classes_present();
             (CgdRunConfig::resolve(args, root, classes), None, data)
@@ -348,30 +421,39 @@ pub fn run(args: &CgdArgs) -> Result<CgdOutcome, CliError> {
     let mut model: CgdModel =
         metron_core::seeded_init(&device, config.trainer.seed, || config.model.init(&device))
             .map_err(train_error)?;
-    // The run directory is made only once the configuration has built a model.
+    // The pretrained weights start every run that has no checkpoint yet, a resumed one too
+    // (stopped before its first epoch ended); a checkpoint replaces them in `fit`.
+    let has_checkpoint = existing
+        .as_ref()
+        .is_some_and(|run| run.last_checkpoint().is_file());
+    if let (Some(path), false) = (&config.pretrained, has_checkpoint) {
+        let (backbone, report) = load_pretrained(model.backbone, path)?;
+        model.backbone = backbone;
+        if !args.quiet {
+            eprintln!(
+                "loaded {} tensors from {}{}",
+                report.applied,
+                path.display(),
+                if report.unused.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (classifier not used: {})", report.unused.join(", "))
+                }
+            );
+        }
+    }
+    // The run directory is made only once the configuration has built a model and its
+    // pretrained weights have loaded: a failed start leaves nothing behind.
     let run = match existing {
         Some(run) => run,
         None => {
             let dir = args
                 .run_dir
                 .clone()
-                .unwrap_or_else(|| free_run_dir(&args.dataset));
+                .unwrap_or_else(|| free_run_dir(args.dataset()));
             RunDir::create(&dir, &config).map_err(train_error)?
         }
     };
-    if let (Some(path), None) = (&config.pretrained, &args.resume) {
-        let (backbone, report) = load_pytorch(
-            model.backbone,
-            path,
-            TORCHVISION_RESNET_KEYS,
-            LoadMode::Partial,
-        )
-        .map_err(|e| CliError::Usage(e.to_string()))?;
-        model.backbone = backbone;
-        if !args.quiet {
-            eprintln!("loaded {} tensors from {}", report.applied, path.display());
-        }
-    }
 
     let train_data = TrainData {
         train,

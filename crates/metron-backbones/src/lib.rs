@@ -11,7 +11,8 @@ mod vit;
 
 pub use error::{BackboneError, Result};
 pub use load::{
-    KeyMap, LoadMode, LoadReport, TORCHVISION_RESNET_KEYS, load_pytorch, load_pytorch_entry,
+    KeyMap, LoadMode, LoadReport, TORCHVISION_RESNET_KEYS, load_pytorch, load_pytorch_any_layout,
+    load_pytorch_entry,
 };
 pub use registry::{BACKBONE_NAMES, Backbone, Preprocessing, build, preprocessing};
 pub use resnet::{

@@ -69,6 +69,36 @@ pub fn load_pytorch_entry<M: Module + ModuleSnapshot>(
     load(model, path.as_ref(), Some(entry), keys, mode)
 }
 
+/// [`load_pytorch`] for a checkpoint in any of the layouts training scripts save: a flat
+/// state dict, one nested under `"state_dict"` or `"model"` (`.pth` only), and keys with
+/// DataParallel's `module.` prefix. The first layout that loads under `mode` wins; when none
+/// does, the error is the flat layout's (which names the first missing or unused key), so a
+/// file of another architecture (timm names for a torchvision model, say) is never taken as
+/// "0 tensors loaded".
+pub fn load_pytorch_any_layout<M: Module + ModuleSnapshot + Clone>(
+    model: M,
+    path: impl AsRef<Path>,
+    keys: KeyMap<'_>,
+    mode: LoadMode,
+) -> Result<(M, LoadReport)> {
+    let path = path.as_ref();
+    let mut with_prefix: Vec<(&str, &str)> = vec![(r"^module\.", "")];
+    with_prefix.extend_from_slice(keys);
+    let flat = load(model.clone(), path, None, &with_prefix, mode);
+    let is_pth = !path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("safetensors"));
+    if flat.is_ok() || !is_pth {
+        return flat;
+    }
+    for entry in ["state_dict", "model"] {
+        if let Ok(loaded) = load(model.clone(), path, Some(entry), &with_prefix, mode) {
+            return Ok(loaded);
+        }
+    }
+    flat
+}
+
 fn load<M: Module + ModuleSnapshot>(
     mut model: M,
     path: &Path,

@@ -25,13 +25,24 @@ pub struct RunDir {
 
 impl RunDir {
     /// A new run at `root` with its resolved configuration: refuses a directory that already
-    /// holds a run, so results are never mixed (resume it with [`RunDir::open`] instead).
+    /// holds a run, so results are never mixed (resume it with [`RunDir::open`] instead), and a
+    /// non-empty directory that holds none.
     pub fn create<C: Serialize>(root: impl Into<PathBuf>, config: &C) -> Result<Self> {
         let run = RunDir { root: root.into() };
         if run.config_path().exists() {
             return Err(TrainError::run_file(
                 run.config_path(),
                 "a run already exists here: resume it (--resume) or choose another --run-dir",
+            ));
+        }
+        // A folder of the user's own (not a run) is never written into: its files could be
+        // overwritten by ours.
+        if let Ok(mut entries) = std::fs::read_dir(&run.root)
+            && entries.next().is_some()
+        {
+            return Err(TrainError::run_file(
+                &run.root,
+                "the folder is not empty and holds no run: choose an empty or new --run-dir",
             ));
         }
         std::fs::create_dir_all(run.checkpoint_dir()).map_err(|e| TrainError::io(&run.root, e))?;

@@ -150,6 +150,71 @@ fn cgd_trains_reports_and_its_checkpoint_serves_embed_and_search() {
         .collect();
     assert!(sims.windows(2).all(|w| w[0] >= w[1]), "{sims:?}");
     assert!(image::open(&grid).is_ok());
+    // A gallery image's class is known: every result is judged.
+    assert!(results.iter().all(|r| r["hit"].is_boolean()));
+
+    // An existing --grid or embed set is not replaced without --force.
+    let search = |query: &str, extra: &[&str]| {
+        let mut argv = vec![
+            "search",
+            "--checkpoint",
+            ckpt.to_str().unwrap(),
+            "--gallery",
+            out_dir.to_str().unwrap(),
+            "--query",
+            query,
+            "--k",
+            "3",
+            "--grid",
+            grid.to_str().unwrap(),
+            "--json",
+            "--quiet",
+        ];
+        argv.extend_from_slice(extra);
+        metron(&argv)
+    };
+    let o = search(query, &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--force"));
+    let o = metron(&[
+        "embed",
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+        "--dataset",
+        "omniglot",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--force"));
+
+    // A query from outside the gallery (a training character): its class is unknown, so its
+    // results are not judged (grey frames), unless --query-label gives it.
+    let data = metron_datasets::read_omniglot(&std::path::PathBuf::from(format!(
+        "{}/../shared/data/omniglot",
+        env!("CARGO_MANIFEST_DIR")
+    )))
+    .unwrap();
+    let outside = data.split("train").unwrap().samples[0].path.clone();
+    let outside = outside.to_str().unwrap();
+    let o = search(outside, &["--force"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v[0]["query_label"].is_null());
+    assert!(
+        v[0]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["hit"].is_null())
+    );
+    let o = search(outside, &["--force", "--query-label", "7"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    for r in v[0]["results"].as_array().unwrap() {
+        assert_eq!(r["hit"], serde_json::json!(r["label"] == 7), "{r}");
+    }
 }
 
 #[test]

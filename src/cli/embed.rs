@@ -41,6 +41,10 @@ pub struct EmbedArgs {
     pub skip_corrupt: bool,
     #[arg(long)]
     pub quiet: bool,
+    /// Replace an existing set of output files (as a whole: a crash leaves the old set or the
+    /// new one).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -56,10 +60,18 @@ pub struct SearchArgs {
     #[arg(long, default_value_t = 5)]
     pub k: usize,
     /// Also draw the queries and their results to this PNG. A border is green when the result
-    /// has the query's class: known when the query is itself a gallery image (it is then left
-    /// out of its own results), otherwise taken to be the class of the top result.
+    /// has the query's class, red when not: the class is known when the query is itself a
+    /// gallery image (it is then left out of its own results) or given by --query-label;
+    /// otherwise the borders are grey and a caption says the class is unknown.
     #[arg(long)]
     pub grid: Option<PathBuf>,
+    /// The class of each query (gallery label numbering), in --query order; one value applies
+    /// to every query.
+    #[arg(long = "query-label", value_delimiter = ',')]
+    pub query_labels: Vec<i64>,
+    /// Replace an existing --grid file.
+    #[arg(long)]
+    pub force: bool,
     #[arg(long)]
     pub json: bool,
     #[arg(long, default_value = "cpu")]
@@ -108,7 +120,19 @@ fn embed(
     Ok(out)
 }
 
+/// What `metron embed` writes, as one set.
+const EMBED_FILES: [&str; 3] = ["embeddings.npy", "labels.npy", "paths.txt"];
+
 pub fn run_embed(args: &EmbedArgs) -> Result<String, CliError> {
+    // Refused before the (long) embedding, not after.
+    if !args.force
+        && let Some(f) = EMBED_FILES.iter().find(|f| args.out.join(f).exists())
+    {
+        return Err(usage(format!(
+            "{} exists: pass --force to replace the set",
+            args.out.join(f).display()
+        )));
+    }
     let registry = super::datasets::registry(args.registry.as_deref())?;
     let data = registry
         .read(&args.dataset, args.root.as_deref())
@@ -127,23 +151,17 @@ pub fn run_embed(args: &EmbedArgs) -> Result<String, CliError> {
     for (path, why) in &out.skipped {
         eprintln!("skipped {}: {why}", path.display());
     }
-    std::fs::create_dir_all(&args.out).map_err(|source| CliError::Write {
-        path: args.out.clone(),
-        source,
-    })?;
-    write_embeddings(
-        &args.out.join("embeddings.npy"),
-        &args.out.join("labels.npy"),
-        &out,
-    )
-    .map_err(usage)?;
     let paths: String = out
         .indices
         .iter()
         .map(|&i| format!("{}\n", split.samples[i].path.display()))
         .collect();
-    let paths_file = args.out.join("paths.txt");
-    metron_core::io::atomic_write(&paths_file, paths.as_bytes())?;
+    super::output::write_file_set(&args.out, &EMBED_FILES, args.force, |dir| {
+        write_embeddings(&dir.join("embeddings.npy"), &dir.join("labels.npy"), &out)
+            .map_err(usage)?;
+        metron_core::io::atomic_write(dir.join("paths.txt"), paths.as_bytes())?;
+        Ok(())
+    })?;
     Ok(format!(
         "{} images of {}/{} -> {} ({} x {})",
         out.labels.len(),
@@ -185,6 +203,19 @@ fn read_gallery(dir: &Path) -> Result<Gallery, CliError> {
 }
 
 pub fn run_search(args: &SearchArgs) -> Result<String, CliError> {
+    if let Some(grid) = &args.grid {
+        super::output::refuse_existing_file(grid, args.force)?;
+    }
+    let given_label = |qi: usize| match args.query_labels.len() {
+        0 => Ok(None),
+        1 => Ok(Some(args.query_labels[0])),
+        n if n == args.queries.len() => Ok(Some(args.query_labels[qi])),
+        n => Err(usage(format!(
+            "{n} --query-label values for {} queries: give one per query, or one for all",
+            args.queries.len()
+        ))),
+    };
+    given_label(0)?;
     let gallery = read_gallery(&args.gallery)?;
     let (model, state, device) = load_model(&args.checkpoint, &args.device)?;
     if gallery.embeddings.ncols() != model.config.feature_dim {
@@ -231,24 +262,33 @@ pub fn run_search(args: &SearchArgs) -> Result<String, CliError> {
             .filter(|(g, _)| Some(*g) != own)
             .take(k)
             .collect();
-        let class = own
-            .map(|g| gallery.labels[g])
-            .or_else(|| hits.first().map(|(g, _)| gallery.labels[*g]));
+        // Known from the gallery or the user; never guessed from the results.
+        let class = own.map(|g| gallery.labels[g]).or(given_label(qi)?);
         results.push(json!({
             "query": query,
+            "query_label": class,
             "results": hits.iter().map(|(g, s)| json!({
-                "path": gallery.paths[*g], "label": gallery.labels[*g], "similarity": s
+                "path": gallery.paths[*g], "label": gallery.labels[*g], "similarity": s,
+                "hit": class.map(|c| c == gallery.labels[*g]),
             })).collect::<Vec<_>>(),
         }));
         grid.push(
             hits.iter()
-                .fold(GridRow::new(query.clone()), |row, (g, _)| {
-                    row.with_result(gallery.paths[*g].clone(), Some(gallery.labels[*g]) == class)
+                .fold(GridRow::new(query.clone()), |row, (g, _)| match class {
+                    Some(c) => row.with_result(gallery.paths[*g].clone(), gallery.labels[*g] == c),
+                    None => row.with_unjudged_result(gallery.paths[*g].clone()),
                 }),
         );
     }
     if let Some(path) = &args.grid {
         save_retrieval_grid(path, &grid, 112).map_err(usage)?;
+        if !args.quiet && results.iter().any(|r| r["query_label"].is_null()) {
+            eprintln!(
+                "{}: grey frames where the query's class is unknown (not a gallery image): \
+                 pass --query-label to mark hits and misses",
+                path.display()
+            );
+        }
     }
     if args.json {
         return Ok(serde_json::Value::Array(results).to_string());

@@ -44,6 +44,9 @@ pub struct KnnArgs {
     pub block_gallery: usize,
     #[arg(long)]
     pub quiet: bool,
+    /// Replace existing output files.
+    #[arg(long)]
+    pub force: bool,
 }
 
 struct Search<'a> {
@@ -75,10 +78,6 @@ impl WithPrecision for Search<'_> {
 }
 
 fn write_neighbors<T: Real + NpyElement>(out: &Path, nn: &Neighbors<T>) -> Result<(), CliError> {
-    std::fs::create_dir_all(out).map_err(|source| CliError::Write {
-        path: out.to_path_buf(),
-        source,
-    })?;
     let shape = (nn.num_queries(), nn.k);
     let idx = Array2::from_shape_fn(shape, |(i, j)| nn.indices[i * nn.k + j] as i64);
     let val =
@@ -97,6 +96,9 @@ pub fn run(args: &KnnArgs) -> Result<String, CliError> {
             block_queries: args.block_queries,
             block_gallery: args.block_gallery,
         });
+    if let Some(out) = &args.out {
+        super::output::prepare_dir(out, &["indices.npy", "values.npy"], args.force)?;
+    }
     let query = read_finite(&args.embeddings)?;
     let gallery = args.gallery.as_deref().map(read_finite).transpose()?;
     let start = std::time::Instant::now();

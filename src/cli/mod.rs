@@ -7,6 +7,7 @@ pub mod datasets;
 pub mod embed;
 pub mod eval;
 pub mod knn;
+mod output;
 pub mod progress;
 pub mod synth;
 

@@ -32,6 +32,9 @@ pub struct SynthArgs {
     pub noise: f64,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Replace existing output files.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Builds the set in memory. Deterministic in `seed`.
@@ -69,11 +72,8 @@ pub fn synthesize(args: &SynthArgs) -> Result<(Array2<f32>, Array1<i64>), CliErr
 }
 
 pub fn run(args: &SynthArgs) -> Result<String, CliError> {
+    super::output::prepare_dir(&args.out, &["embeddings.npy", "labels.npy"], args.force)?;
     let (x, labels) = synthesize(args)?;
-    std::fs::create_dir_all(&args.out).map_err(|source| CliError::Write {
-        path: args.out.clone(),
-        source,
-    })?;
     let emb = args.out.join("embeddings.npy");
     let lab = args.out.join("labels.npy");
     metron_core::io::write_npy(&emb, &x.view())?;

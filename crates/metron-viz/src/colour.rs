@@ -15,6 +15,8 @@ pub const GRID: Rgb<u8> = Rgb([228, 228, 228]);
 pub const HIT: Rgb<u8> = Rgb([0, 170, 60]);
 /// Border of a retrieved image with another label.
 pub const MISS: Rgb<u8> = Rgb([220, 30, 40]);
+/// Border of a retrieved image when the query's label is not known: neither hit nor miss.
+pub const UNJUDGED: Rgb<u8> = Rgb([150, 150, 150]);
 /// Border of the query image: neutral blue, so it reads as neither hit nor miss.
 pub const QUERY: Rgb<u8> = Rgb([40, 90, 200]);
 /// Bars around a letterboxed thumbnail whose aspect ratio is not square.

@@ -40,11 +40,29 @@ impl From<RgbImage> for GridImage {
     }
 }
 
-/// One query and its ranked results; `true` marks a hit (same label as the query).
+/// How a result relates to its query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Match {
+    /// Same label as the query (green frame).
+    Hit,
+    /// Another label (red frame).
+    Miss,
+    /// The query's label is not known (grey frame, and a caption saying so): a query from
+    /// outside the labelled set is never coloured by assumption.
+    Unjudged,
+}
+
+impl From<bool> for Match {
+    fn from(hit: bool) -> Self {
+        if hit { Match::Hit } else { Match::Miss }
+    }
+}
+
+/// One query and its ranked results, each marked [`Match`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct GridRow {
     pub query: GridImage,
-    pub results: Vec<(GridImage, bool)>,
+    pub results: Vec<(GridImage, Match)>,
 }
 
 impl GridRow {
@@ -55,9 +73,15 @@ impl GridRow {
         }
     }
 
-    /// Appends the next-ranked result (builder style).
+    /// Appends the next-ranked result (builder style); `hit`: same label as the query.
     pub fn with_result(mut self, image: impl Into<GridImage>, hit: bool) -> Self {
-        self.results.push((image.into(), hit));
+        self.results.push((image.into(), hit.into()));
+        self
+    }
+
+    /// Appends the next-ranked result of a query whose label is unknown.
+    pub fn with_unjudged_result(mut self, image: impl Into<GridImage>) -> Self {
+        self.results.push((image.into(), Match::Unjudged));
         self
     }
 }
@@ -142,7 +166,7 @@ impl GridLayout {
 
 /// Renders the grid (see [`GridLayout`] for the geometry). Thumbnails keep their aspect
 /// ratio, letterboxed on light grey inside a frame: blue for the query, green for a hit, red for
-/// a miss. Files are decoded with `image` (PNG or JPEG; grey and alpha become RGB, alpha over
+/// a miss, grey (with a caption below the grid) where the query's label is unknown. Files are decoded with `image` (PNG or JPEG; grey and alpha become RGB, alpha over
 /// white).
 ///
 /// Errors: [`VizError::Empty`] for no rows, [`VizError::Read`] / [`VizError::Image`] naming a
@@ -159,12 +183,48 @@ pub fn render_retrieval_grid(rows: &[GridRow], thumb: u32) -> Result<RgbImage> {
     for (r, row) in rows.iter().enumerate() {
         let (x, y) = layout.query_origin(r);
         draw_cell(&mut img, &layout, (x, y), &row.query, colour::QUERY)?;
-        for (rank, (image, hit)) in row.results.iter().enumerate() {
-            let c = if *hit { colour::HIT } else { colour::MISS };
+        for (rank, (image, m)) in row.results.iter().enumerate() {
+            let c = match m {
+                Match::Hit => colour::HIT,
+                Match::Miss => colour::MISS,
+                Match::Unjudged => colour::UNJUDGED,
+            };
             draw_cell(&mut img, &layout, layout.result_origin(r, rank), image, c)?;
         }
     }
-    Ok(img)
+    let unjudged = rows
+        .iter()
+        .flat_map(|r| &r.results)
+        .any(|(_, m)| *m == Match::Unjudged);
+    Ok(if unjudged {
+        with_caption(&img, UNJUDGED_CAPTION)
+    } else {
+        img
+    })
+}
+
+/// The legend of grey frames.
+pub const UNJUDGED_CAPTION: &str = "GREY: QUERY CLASS UNKNOWN, NOT JUDGED";
+
+/// `img` with a line of text below it, widened if the text needs it.
+fn with_caption(img: &RgbImage, text: &str) -> RgbImage {
+    const SCALE: u32 = 2;
+    let pad = 4 * SCALE;
+    let w = img
+        .width()
+        .max(crate::font::text_width(text, SCALE) + 2 * pad);
+    let h = img.height() + crate::font::text_height(SCALE) + 2 * pad;
+    let mut out = RgbImage::from_pixel(w, h, colour::BACKGROUND);
+    image::imageops::replace(&mut out, img, 0, 0);
+    crate::font::draw_text(
+        &mut out,
+        i64::from(pad),
+        i64::from(img.height() + pad),
+        text,
+        SCALE,
+        colour::TEXT,
+    );
+    out
 }
 
 /// [`render_retrieval_grid`], then encodes the picture as PNG and writes it atomically to

@@ -29,7 +29,8 @@ mod ticks;
 
 pub use error::{Result, VizError};
 pub use grid::{
-    GridImage, GridLayout, GridRow, MIN_THUMB, render_retrieval_grid, save_retrieval_grid,
+    GridImage, GridLayout, GridRow, MIN_THUMB, Match, UNJUDGED_CAPTION, render_retrieval_grid,
+    save_retrieval_grid,
 };
 pub use line_plot::{LinePlot, Series, render_line_plots, save_line_plots};
 pub use png::{encode_png, save_png};

@@ -169,3 +169,26 @@ fn png_round_trip() {
     let back = image::open(&out).unwrap().to_rgb8();
     assert_eq!(back, render_retrieval_grid(&rows, 40).unwrap());
 }
+
+#[test]
+fn unjudged_results_get_grey_frames_and_a_caption() {
+    let pic = || GridImage::Rgb(RgbImage::from_pixel(10, 10, Rgb([128, 128, 128])));
+    let judged = [GridRow::new(pic()).with_result(pic(), true)];
+    let unjudged = [GridRow::new(pic()).with_unjudged_result(pic())];
+    let a = render_retrieval_grid(&judged, 64).unwrap();
+    let b = render_retrieval_grid(&unjudged, 64).unwrap();
+    let l = GridLayout::new(64).unwrap();
+    let (x, y) = l.result_origin(0, 0);
+    let border = ((x + u64::from(l.border) / 2) as u32, (y + 32) as u32);
+    assert_eq!(*a.get_pixel(border.0, border.1), colour::HIT);
+    assert_eq!(*b.get_pixel(border.0, border.1), colour::UNJUDGED);
+    // The caption adds a line of text below the grid, and only then.
+    assert_eq!(a.dimensions(), l.picture_size(1, 1).unwrap());
+    assert!(b.height() > a.height());
+    let below = (a.height()..b.height())
+        .flat_map(|y| (0..b.width()).map(move |x| (x, y)))
+        .filter(|&(x, y)| *b.get_pixel(x, y) == colour::TEXT)
+        .count();
+    assert!(below > 50, "no caption text drawn ({below} text pixels)");
+    assert!(metron_viz::UNJUDGED_CAPTION.contains("UNKNOWN"));
+}

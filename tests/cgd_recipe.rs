@@ -451,3 +451,86 @@ fn a_run_directory_of_the_users_own_is_not_written_into() {
         "my notes"
     );
 }
+
+/// The main job learns: on a small Omniglot subset given as a CSV of one's own (24 training
+/// characters, 24 held-out test characters, 20 drawings each), eight short epochs (120 steps)
+/// raise Recall@1 on the held-out characters far above the same network untrained.
+#[test]
+fn training_raises_recall_on_held_out_characters() {
+    let dir = tempfile::tempdir().unwrap();
+    let omniglot = metron_datasets::read_omniglot(&std::path::PathBuf::from(format!(
+        "{}/../shared/data/omniglot",
+        env!("CARGO_MANIFEST_DIR")
+    )))
+    .unwrap();
+    let mut csv = String::from("path,label,split\n");
+    for split in ["train", "test"] {
+        let s = omniglot.split(split).unwrap();
+        for sample in s.samples.iter().filter(|x| x.label < 24) {
+            csv.push_str(&format!(
+                "{},{split}-{},{split}\n",
+                sample.path.display(),
+                s.classes[sample.label]
+            ));
+        }
+    }
+    let csv_path = dir.path().join("subset.csv");
+    std::fs::write(&csv_path, csv).unwrap();
+    let run_dir = dir.path().join("run");
+    let argv = [
+        "cgd",
+        "--csv",
+        csv_path.to_str().unwrap(),
+        "--run-dir",
+        run_dir.to_str().unwrap(),
+        "--base-width",
+        "8",
+        "--image-size",
+        "24",
+        "--feature-dim",
+        "32",
+        "--batch-size",
+        "32",
+        "--lr",
+        "0.002",
+        "--epochs",
+        "8",
+        "--recalls",
+        "1",
+        "--quiet",
+    ];
+    let report = match run(&Cli::parse_from(argv).args).unwrap() {
+        CgdOutcome::Finished(r) => r,
+        other => panic!("{other:?}"),
+    };
+    let (trained, untrained) = (
+        report.trained["recall_at_1"],
+        report.untrained["recall_at_1"],
+    );
+    eprintln!(
+        "R@1 trained {trained:.3}, untrained {untrained:.3}, pixels {:.3}",
+        report.pixels["recall_at_1"]
+    );
+    // Measured: 0.331 against 0.169 (deterministic for the seed on the CPU backend).
+    assert!(
+        trained > untrained + 0.10 && trained > 1.5 * untrained,
+        "training did not help: R@1 {trained:.3} trained vs {untrained:.3} untrained"
+    );
+    // `metron embed` takes the same CSV: the 480 held-out drawings.
+    let out = dir.path().join("emb");
+    let o = metron(&[
+        "embed",
+        "--checkpoint",
+        run_dir.join("checkpoints/best.ckpt").to_str().unwrap(),
+        "--csv",
+        csv_path.to_str().unwrap(),
+        "--split",
+        "test",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let e = metron_core::read_embeddings(out.join("embeddings.npy")).unwrap();
+    assert_eq!((e.nrows(), e.ncols()), (480, 32));
+}

@@ -56,16 +56,26 @@ pub fn run(args: &DatasetsArgs) -> Result<String, CliError> {
             .entries
             .iter()
             .map(|(name, e)| {
+                let count = |c: Option<usize>| c.map_or("?".to_string(), |c| c.to_string());
                 let splits: Vec<String> = e
                     .splits
                     .iter()
-                    .map(|(s, c)| format!("{s}: {} images / {} classes", c.images, c.classes))
+                    .map(|(s, c)| {
+                        format!(
+                            "{s}: {} images / {} classes",
+                            count(c.images),
+                            count(c.classes)
+                        )
+                    })
                     .collect();
                 format!(
-                    "{name:<12} reader {:<17} root {} (${}) | {}",
+                    "{name:<12} reader {:<17} root {}{} | {}",
                     e.reader,
                     e.root,
-                    e.env,
+                    e.env
+                        .as_ref()
+                        .map(|v| format!(" (${v})"))
+                        .unwrap_or_default(),
                     splits.join(", ")
                 )
             })
@@ -80,6 +90,9 @@ pub fn run(args: &DatasetsArgs) -> Result<String, CliError> {
             let entry = reg
                 .entry(name)
                 .map_err(|e| CliError::Usage(e.to_string()))?;
+            if entry.reader == "idx" {
+                return check_idx(&reg, name, root.as_deref(), *json);
+            }
             let ds = reg
                 .read(name, root.as_deref())
                 .map_err(|e| CliError::Usage(e.to_string()))?;
@@ -120,8 +133,12 @@ pub fn run(args: &DatasetsArgs) -> Result<String, CliError> {
                         s.name,
                         s.samples.len(),
                         s.classes_present(),
-                        want.map(|w| format!(" (expected {} / {})", w.images, w.classes))
-                            .unwrap_or_default()
+                        want.map(|w| format!(
+                            " (expected {} / {})",
+                            w.images.map_or("?".into(), |c| c.to_string()),
+                            w.classes.map_or("?".into(), |c| c.to_string())
+                        ))
+                        .unwrap_or_default()
                     ));
                 }
                 for e in &errors {
@@ -135,5 +152,66 @@ pub fn run(args: &DatasetsArgs) -> Result<String, CliError> {
                 Err(CliError::CheckFailed(report))
             }
         }
+    }
+}
+
+/// `datasets check` for an IDX dataset: the reader has already validated every byte (magic
+/// numbers, sizes, label count), so what is left is the counts.
+fn check_idx(
+    reg: &Registry,
+    name: &str,
+    root: Option<&Path>,
+    json: bool,
+) -> Result<String, CliError> {
+    let entry = reg
+        .entry(name)
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let data = reg
+        .read_idx(name, root)
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let mut errors = Vec::new();
+    let mut splits = serde_json::Map::new();
+    let mut text = String::new();
+    for (split, s) in [("train", &data.train), ("test", &data.test)] {
+        let classes = s
+            .labels
+            .iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
+        if let Some(want) = entry.splits.get(split) {
+            for (what, expected, found) in [
+                ("images", want.images, s.count),
+                ("classes", want.classes, classes),
+            ] {
+                if let Some(expected) = expected
+                    && expected != found
+                {
+                    errors.push(format!(
+                        "split '{split}': {found} {what} found, {expected} expected"
+                    ));
+                }
+            }
+        }
+        splits.insert(
+            split.to_string(),
+            json!({"images": s.count, "classes": classes, "height": s.height, "width": s.width}),
+        );
+        text.push_str(&format!(
+            "{split:<10} {} images of {} x {}, {classes} classes\n",
+            s.count, s.height, s.width
+        ));
+    }
+    for e in &errors {
+        text.push_str(&format!("error: {e}\n"));
+    }
+    let report = if json {
+        json!({"dataset": name, "splits": splits, "errors": errors}).to_string()
+    } else {
+        text
+    };
+    if errors.is_empty() {
+        Ok(report)
+    } else {
+        Err(CliError::CheckFailed(report))
     }
 }

@@ -21,8 +21,12 @@ pub struct EmbedArgs {
     #[arg(long)]
     pub checkpoint: PathBuf,
     /// A dataset of datasets.toml.
-    #[arg(long)]
-    pub dataset: String,
+    #[arg(long, required_unless_present = "csv", conflicts_with = "csv")]
+    pub dataset: Option<String>,
+    /// A dataset CSV of one's own (`path,label,split`; paths relative to the CSV's folder)
+    /// instead of --dataset.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
     #[arg(long, default_value = "test")]
     pub split: String,
     #[arg(long)]
@@ -133,10 +137,13 @@ pub fn run_embed(args: &EmbedArgs) -> Result<String, CliError> {
             args.out.join(f).display()
         )));
     }
-    let registry = super::datasets::registry(args.registry.as_deref())?;
-    let data = registry
-        .read(&args.dataset, args.root.as_deref())
-        .map_err(usage)?;
+    let data = match (&args.csv, &args.dataset) {
+        (Some(csv), _) => metron_datasets::read_csv(csv).map_err(usage)?,
+        (None, Some(dataset)) => super::datasets::registry(args.registry.as_deref())?
+            .read(dataset, args.root.as_deref())
+            .map_err(usage)?,
+        (None, None) => return Err(usage("give --dataset or --csv")),
+    };
     let split = data.split(&args.split).map_err(usage)?;
     let (model, state, device) = load_model(&args.checkpoint, &args.device)?;
     let out = embed(
@@ -165,7 +172,7 @@ pub fn run_embed(args: &EmbedArgs) -> Result<String, CliError> {
     Ok(format!(
         "{} images of {}/{} -> {} ({} x {})",
         out.labels.len(),
-        args.dataset,
+        data.name,
         args.split,
         args.out.display(),
         out.embeddings.nrows(),

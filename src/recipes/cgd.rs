@@ -38,8 +38,13 @@ pub enum Preset {
 pub struct CgdArgs {
     /// A dataset of datasets.toml: omniglot (default; real images beside the checkout), cub,
     /// cars196, sop, inshop (evaluated query -> gallery).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "csv")]
     pub dataset: Option<String>,
+    /// A dataset of one's own as a CSV (`path,label,split` with splits `train` and `test`, or
+    /// `is_query,is_gallery` columns; image paths relative to the CSV's folder), instead of
+    /// --dataset: no registry entry needed.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
     /// Dataset root (default: the registry entry's environment variable, then its root).
     #[arg(long)]
     pub root: Option<PathBuf>,
@@ -125,9 +130,16 @@ pub struct CgdArgs {
 }
 
 impl CgdArgs {
-    /// The dataset flag, or omniglot.
-    pub fn dataset(&self) -> &str {
-        self.dataset.as_deref().unwrap_or("omniglot")
+    /// The dataset's name: the flag, the CSV file's stem, or omniglot.
+    pub fn dataset(&self) -> String {
+        match (&self.dataset, &self.csv) {
+            (Some(d), _) => d.clone(),
+            (None, Some(csv)) => csv
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "csv".into()),
+            (None, None) => "omniglot".into(),
+        }
     }
 
     /// The flags that set part of a run's configuration: with `--resume` the stored
@@ -136,6 +148,7 @@ impl CgdArgs {
         let a = self;
         [
             ("--dataset", a.dataset.is_some()),
+            ("--csv", a.csv.is_some()),
             ("--root", a.root.is_some()),
             ("--preset", a.preset.is_some()),
             ("--run-dir", a.run_dir.is_some()),
@@ -174,6 +187,9 @@ impl CgdArgs {
 pub struct CgdRunConfig {
     pub dataset: String,
     pub root: PathBuf,
+    /// The CSV the data came from (`--csv`), read directly rather than through the registry.
+    #[serde(default)]
+    pub csv: Option<PathBuf>,
     pub preset: Preset,
     pub image_size: u32,
     pub resize_size: u32,
@@ -240,8 +256,9 @@ impl CgdRunConfig {
             resize_size
         });
         CgdRunConfig {
-            dataset: dataset.to_string(),
+            dataset: dataset.clone(),
             root,
+            csv: args.csv.clone(),
             preset,
             image_size,
             resize_size,
@@ -367,10 +384,12 @@ fn free_run_dir(dataset: &str) -> PathBuf {
 pub fn run(args: &CgdArgs) -> Result<CgdOutcome, CliError> {
     let started = std::time::Instant::now();
     let registry = crate::cli::datasets::registry(args.registry.as_deref())?;
-    let read = |dataset: &str, root: &Path| {
-        registry
-            .read(dataset, Some(root))
-            .map_err(|e| CliError::Usage(e.to_string()))
+    let read = |dataset: &str, root: &Path, csv: Option<&Path>| {
+        match csv {
+            Some(file) => metron_datasets::read_csv(file),
+            None => registry.read(dataset, Some(root)),
+        }
+        .map_err(|e| CliError::Usage(e.to_string()))
     };
     let (config, existing, data) = match &args.resume {
         Some(dir) => {
@@ -386,20 +405,23 @@ pub fn run(args: &CgdArgs) -> Result<CgdOutcome, CliError> {
             }
             let run = RunDir::open(dir).map_err(train_error)?;
             let config: CgdRunConfig = run.read_config().map_err(train_error)?;
-            let data = read(&config.dataset, &config.root)?;
+            let data = read(&config.dataset, &config.root, config.csv.as_deref())?;
             (config, Some(run), data)
         }
         None => {
-            let root = registry
-                .root(args.dataset(), args.root.as_deref())
-                .map_err(|e| CliError::Usage(e.to_string()))?;
-            let data = read(args.dataset(), &root)?;
+            let root = match &args.csv {
+                Some(csv) => csv.parent().unwrap_or(Path::new(".")).to_path_buf(),
+                None => registry
+                    .root(&args.dataset(), args.root.as_deref())
+                    .map_err(|e| CliError::Usage(e.to_string()))?,
+            };
+            let data = read(&args.dataset(), &root, args.csv.as_deref())?;
             // The class count fixes the classifier's width.
             let classes = split(&data, "train")?.classes_present();
             (CgdRunConfig::resolve(args, root, classes), None, data)
         }
     };
-    if let Ok(entry) = registry.entry(&config.dataset) {
+    if let (None, Ok(entry)) = (&config.csv, registry.entry(&config.dataset)) {
         for m in check_counts(&data, entry) {
             eprintln!("warning: {}", m);
         }
@@ -450,7 +472,7 @@ pub fn run(args: &CgdArgs) -> Result<CgdOutcome, CliError> {
             let dir = args
                 .run_dir
                 .clone()
-                .unwrap_or_else(|| free_run_dir(args.dataset()));
+                .unwrap_or_else(|| free_run_dir(&args.dataset()));
             RunDir::create(&dir, &config).map_err(train_error)?
         }
     };

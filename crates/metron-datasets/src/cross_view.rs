@@ -232,6 +232,43 @@ pub struct VigorSplit {
     pub panoramas: Vec<VigorPanorama>,
 }
 
+impl VigorSplit {
+    /// The split as `<name>-ground` (the panoramas) and `<name>-satellite` (every satellite
+    /// image), one class per satellite image: a panorama's label is its positive satellite's
+    /// (the semi-positives are in [`VigorPanorama::satellites`]).
+    pub fn to_splits(&self) -> [Split; 2] {
+        let n = self.satellites.len();
+        let width = n.saturating_sub(1).to_string().len();
+        let classes: Vec<String> = (0..n).map(|i| format!("{i:0width$}")).collect();
+        let sample = |path: &PathBuf, label: usize| Sample {
+            path: path.clone(),
+            label,
+            bbox: None,
+        };
+        [
+            Split {
+                name: format!("{}-ground", self.name),
+                samples: self
+                    .panoramas
+                    .iter()
+                    .map(|p| sample(&p.path, p.satellites[0]))
+                    .collect(),
+                classes: classes.clone(),
+            },
+            Split {
+                name: format!("{}-satellite", self.name),
+                samples: self
+                    .satellites
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| sample(p, i))
+                    .collect(),
+                classes,
+            },
+        ]
+    }
+}
+
 const CITIES: [&str; 4] = ["NewYork", "Seattle", "SanFrancisco", "Chicago"];
 
 /// VIGOR, same-area (every city in both splits; `same_area_balanced_{train,test}.txt`) or

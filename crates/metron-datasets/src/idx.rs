@@ -93,17 +93,31 @@ fn read_split(root: &Path, prefix: &str) -> Result<IdxSplit> {
     })
 }
 
-/// Reads one IDX file of unsigned bytes: its dimensions and data.
+/// Reads one IDX file of unsigned bytes: its dimensions and data. A gzipped file may inflate
+/// to at most [`crate::MAX_INFLATED`] bytes (MNIST's largest file is 47 MB): a hostile file
+/// cannot exhaust memory.
 pub fn read_idx(path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
+    read_idx_capped(path, crate::MAX_INFLATED)
+}
+
+/// [`read_idx`] with another inflation cap.
+pub fn read_idx_capped(path: &Path, max_inflated: usize) -> Result<(Vec<usize>, Vec<u8>)> {
     let raw = std::fs::read(path).map_err(|e| DatasetError::io(path, e))?;
     let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(&raw[..])
+            .take(max_inflated as u64 + 1)
             .read_to_end(&mut out)
             .map_err(|e| DatasetError::Layout {
                 path: path.to_path_buf(),
                 what: format!("corrupt gzip stream: {e}"),
             })?;
+        if out.len() > max_inflated {
+            return Err(DatasetError::Layout {
+                path: path.to_path_buf(),
+                what: format!("the gzip stream inflates to more than {max_inflated} bytes"),
+            });
+        }
         out
     } else {
         raw

@@ -25,7 +25,7 @@ pub use cross_view::{
 };
 pub use csv::{parse_csv, read_csv};
 pub use error::{DatasetError, Result};
-pub use idx::{IdxDataset, IdxSplit, read_idx, read_idx_dataset};
+pub use idx::{IdxDataset, IdxSplit, read_idx, read_idx_capped, read_idx_dataset};
 pub use image_io::{DecodedImage, load_image};
 pub use inaturalist::{
     parse_inaturalist_json, parse_inaturalist_list, read_inaturalist_json, read_inaturalist_lists,

@@ -1,5 +1,19 @@
-//! `datasets.toml`: one entry per dataset with its reader, default root and the expected
-//! image and class counts per split, so a half-extracted download is caught before training.
+//! `datasets.toml`: one entry per dataset with its reader, default root and, optionally, the
+//! expected image and class counts per split, so a half-extracted download is caught before
+//! training.
+//!
+//! A minimal entry for a dataset of one's own is two lines:
+//!
+//! ```toml
+//! [mine]
+//! reader = "csv"
+//! root = "/data/mine"      # relative roots resolve against this file's folder
+//! file = "dataset.csv"     # relative to root; image paths inside it resolve against the
+//!                          # CSV file's own folder (or are absolute)
+//! ```
+//!
+//! `env` (an environment variable overriding `root`) and `splits.<name> = { images = N,
+//! classes = M }` (checked when given, either count alone too) are optional.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -8,11 +22,14 @@ use serde::Deserialize;
 
 use crate::{CvactLayout, Dataset, DatasetError, Result};
 
-/// Expected size of one split.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+/// Expected size of one split; each count is checked when given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub struct ExpectedCounts {
-    pub images: usize,
-    pub classes: usize,
+    #[serde(default)]
+    pub images: Option<usize>,
+    #[serde(default)]
+    pub classes: Option<usize>,
 }
 
 /// One dataset of the registry.
@@ -23,19 +40,21 @@ pub struct DatasetEntry {
     /// Default root, relative to the folder of `datasets.toml` unless absolute.
     pub root: String,
     /// Environment variable that overrides the root.
-    pub env: String,
+    #[serde(default)]
+    pub env: Option<String>,
     /// For the `csv` reader: the CSV file, relative to the root.
     #[serde(default)]
     pub file: Option<String>,
     /// For the `inaturalist-lists` reader: split name -> list file, relative to the root.
     #[serde(default)]
     pub lists: BTreeMap<String, String>,
+    #[serde(default)]
     pub splits: BTreeMap<String, ExpectedCounts>,
 }
 
 /// The reader names an entry may give. Variants of one layout are separate readers
 /// (`cvact-polar`), so an entry stays a plain name and a root.
-pub const READERS: [&str; 15] = [
+pub const READERS: [&str; 18] = [
     "omniglot",
     "cub",
     "cars196",
@@ -51,6 +70,9 @@ pub const READERS: [&str; 15] = [
     "inaturalist-lists",
     "wgol-cub",
     "wgol-ilsvrc",
+    "vigor",
+    "vigor-cross",
+    "idx",
 ];
 
 /// The parsed `datasets.toml`.
@@ -88,7 +110,7 @@ impl Registry {
         let entry = self.entry(name)?;
         Ok(match root {
             Some(r) => r.to_path_buf(),
-            None => match std::env::var_os(&entry.env) {
+            None => match entry.env.as_ref().and_then(std::env::var_os) {
                 Some(v) => PathBuf::from(v),
                 None => self.base.join(&entry.root),
             },
@@ -137,10 +159,35 @@ impl Registry {
             }
             "wgol-cub" => crate::read_wgol(&root, crate::WgolSet::Cub)?.dataset,
             "wgol-ilsvrc" => crate::read_wgol(&root, crate::WgolSet::Ilsvrc)?.dataset,
+            "vigor" | "vigor-cross" => Dataset {
+                name: name.into(),
+                splits: crate::read_vigor(&root, entry.reader == "vigor")?
+                    .iter()
+                    .flat_map(crate::VigorSplit::to_splits)
+                    .collect(),
+            },
+            "idx" => {
+                return Err(DatasetError::Registry(format!(
+                    "{name}: an IDX dataset (MNIST, Fashion-MNIST) holds its images in memory, \
+                     not as files: read it with Registry::read_idx"
+                )));
+            }
             other => return Err(unknown_reader(name, other)),
         };
         dataset.name = name.to_string();
         Ok(dataset)
+    }
+
+    /// IDX dataset `name` (reader `idx`: MNIST, Fashion-MNIST) as in-memory arrays.
+    pub fn read_idx(&self, name: &str, root: Option<&Path>) -> Result<crate::IdxDataset> {
+        let entry = self.entry(name)?;
+        if entry.reader != "idx" {
+            return Err(DatasetError::Registry(format!(
+                "{name}: reader '{}' is not an IDX reader",
+                entry.reader
+            )));
+        }
+        crate::read_idx_dataset(&self.root(name, root)?)
     }
 
     /// The satellite / ground pairs of cross-view dataset `name` (readers `cvusa`,
@@ -200,6 +247,7 @@ pub fn check_counts(dataset: &Dataset, entry: &DatasetEntry) -> Vec<CountMismatc
             ("images", want.images, images),
             ("classes", want.classes, classes),
         ] {
+            let Some(expected) = expected else { continue };
             if expected != found {
                 out.push(CountMismatch {
                     split: name.clone(),

@@ -116,3 +116,28 @@ fn vigor_running_satellite_index_and_areas() {
             .contains("3 fields, expected 13")
     );
 }
+
+#[test]
+fn vigor_is_reachable_from_the_registry_as_ground_and_satellite_splits() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path().join("VIGOR");
+    vigor(&r);
+    let registry = dir.path().join("datasets.toml");
+    std::fs::write(
+        &registry,
+        "[v]\nreader = \"vigor\"\nroot = \"VIGOR\"\n\
+         [vx]\nreader = \"vigor-cross\"\nroot = \"VIGOR\"\n",
+    )
+    .unwrap();
+    let reg = Registry::load(&registry).unwrap();
+    let same = reg.read("v", None).unwrap();
+    let ground = same.split("train-ground").unwrap();
+    let sats = same.split("train-satellite").unwrap();
+    assert_eq!((ground.samples.len(), sats.samples.len()), (4, 8));
+    // A panorama's label is its positive satellite's: Seattle's is se_b (running index 3).
+    assert_eq!(ground.samples[1].label, 3);
+    assert_eq!(sats.samples[3].path, r.join("Seattle/satellite/se_b.png"));
+    assert_eq!(ground.classes, sats.classes);
+    let cross = reg.read("vx", None).unwrap();
+    assert_eq!(cross.split("test-satellite").unwrap().samples.len(), 4);
+}

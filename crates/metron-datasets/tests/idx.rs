@@ -106,3 +106,38 @@ fn bad_idx_files_are_typed_errors_naming_the_file() {
         Err(DatasetError::MissingRoot { .. })
     ));
 }
+
+#[test]
+fn a_gzip_stream_that_inflates_past_the_cap_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bomb-idx1-ubyte.gz");
+    // 1 MB of labels compresses to ~1 KB: past a 64 KB cap, never read whole.
+    std::fs::write(&path, gz(&idx(&[1 << 20], &vec![0u8; 1 << 20]))).unwrap();
+    let err = read_idx_capped(&path, 64 << 10).unwrap_err().to_string();
+    assert!(
+        err.contains("bomb-idx1-ubyte.gz") && err.contains("inflates to more than"),
+        "{err}"
+    );
+    // Under a cap that fits, the same file reads.
+    assert_eq!(read_idx_capped(&path, 2 << 20).unwrap().0, vec![1 << 20]);
+}
+
+#[test]
+fn idx_sets_are_reachable_from_the_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("fmnist");
+    std::fs::create_dir_all(&data).unwrap();
+    write_set(&data, true);
+    let registry = dir.path().join("datasets.toml");
+    std::fs::write(&registry, "[fm]\nreader = \"idx\"\nroot = \"fmnist\"\n").unwrap();
+    let reg = Registry::load(&registry).unwrap();
+    let set = reg.read_idx("fm", None).unwrap();
+    assert_eq!((set.train.count, set.test.count), (3, 1));
+    // Not a file-based dataset: read() says where to go instead of failing obscurely.
+    assert!(
+        reg.read("fm", None)
+            .unwrap_err()
+            .to_string()
+            .contains("read_idx")
+    );
+}

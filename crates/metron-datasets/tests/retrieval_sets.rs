@@ -174,7 +174,10 @@ fn registry_knows_the_retrieval_sets_and_their_published_sizes() {
         let e = reg.entry(name).unwrap();
         assert_eq!(
             e.splits[split],
-            ExpectedCounts { images, classes },
+            ExpectedCounts {
+                images: Some(images),
+                classes: Some(classes)
+            },
             "{name}"
         );
     }

@@ -7,8 +7,9 @@ use ndarray::ArrayView2;
 use crate::average_precision::average_precisions;
 use crate::clustering::{ami, nmi};
 use crate::kmeans::{KMeansConfig, kmeans};
+use crate::knn::Neighbors;
 use crate::knn::{KnnOptions, knn_with_engine};
-use crate::retrieval::{r_precision_scores, recall_at_k, relevant_counts};
+use crate::retrieval::{RPrecisionSums, r_precision_sums, recall_at_k, relevant_counts};
 use crate::scan::{Blocking, Compute, Progress, ScoreEngine};
 use crate::{Error, Real, Result, Similarity};
 
@@ -25,6 +26,10 @@ pub struct RetrievalConfig {
     pub clustering_seed: Option<u64>,
     /// Also compute mAP over the full ranking (two more scans of the gallery).
     pub full_map: bool,
+    /// Most neighbours held at once (queries x depth, where depth = max(max K, max R)): larger
+    /// query sets are evaluated in chunks of queries, so memory stays bounded however large
+    /// R is (a class of 100 000 items), at one more gallery pass per chunk.
+    pub max_neighbors: usize,
 }
 
 impl Default for RetrievalConfig {
@@ -36,6 +41,7 @@ impl Default for RetrievalConfig {
             blocking: Blocking::default(),
             clustering_seed: Some(0),
             full_map: false,
+            max_neighbors: 1 << 22,
         }
     }
 }
@@ -133,9 +139,43 @@ pub fn evaluate_retrieval<T: Real>(
         compute: config.compute.clone(),
         blocking: config.blocking,
     };
-    let neighbors = knn_with_engine(&engine, depth, &options, progress)?;
-    let recalls = recall_at_k(&neighbors, query_labels, gallery_labels, &config.ks)?;
-    let rp = r_precision_scores(&neighbors, query_labels, gallery_labels, &relevant)?;
+    let nq = query.nrows();
+    let chunk = (config.max_neighbors / depth.max(1)).clamp(1, nq);
+    let (recalls, rp) = if chunk >= nq {
+        let neighbors = knn_with_engine(&engine, depth, &options, progress)?;
+        (
+            recall_at_k(&neighbors, query_labels, gallery_labels, &config.ks)?,
+            r_precision_sums(&neighbors, query_labels, gallery_labels, &relevant)?,
+        )
+    } else {
+        let mut hits = vec![0.0; config.ks.len()];
+        let mut rp = RPrecisionSums::default();
+        for start in (0..nq).step_by(chunk) {
+            let rows = start..(start + chunk).min(nq);
+            let labels = &query_labels[rows.clone()];
+            let neighbors = chunk_neighbors(
+                query.slice(ndarray::s![rows.clone(), ..]),
+                start,
+                gallery_view,
+                same_set,
+                depth,
+                &options,
+                progress,
+            )?;
+            let r = recall_at_k(&neighbors, labels, gallery_labels, &config.ks)?;
+            for (h, r) in hits.iter_mut().zip(r) {
+                *h += r * rows.len() as f64;
+            }
+            rp.add(r_precision_sums(
+                &neighbors,
+                labels,
+                gallery_labels,
+                &relevant[rows],
+            )?);
+        }
+        (hits.into_iter().map(|h| h / nq as f64).collect(), rp)
+    };
+    let rp = rp.mean()?;
     let map = if config.full_map {
         let aps = average_precisions(
             &engine,
@@ -176,5 +216,44 @@ pub fn evaluate_retrieval<T: Real>(
         map,
         nmi: nmi_v,
         ami: ami_v,
+    })
+}
+
+/// The `depth` nearest gallery items of the queries `chunk` (rows `offset..` of the query
+/// set). In self-retrieval each query's own row (`offset + r`) is dropped from a search one
+/// deeper: the rest keeps the order (ties to the lower index) of the one-pass search.
+fn chunk_neighbors<T: Real>(
+    chunk: ArrayView2<'_, T>,
+    offset: usize,
+    gallery: ArrayView2<'_, T>,
+    same_set: bool,
+    depth: usize,
+    options: &KnnOptions,
+    progress: &dyn Progress,
+) -> Result<Neighbors<T>> {
+    let engine = ScoreEngine::new(chunk, gallery, options.similarity, false)?;
+    if !same_set {
+        return knn_with_engine(&engine, depth, options, progress);
+    }
+    let wide = knn_with_engine(&engine, depth + 1, options, progress)?;
+    let mut indices = Vec::with_capacity(chunk.nrows() * depth);
+    let mut values = Vec::with_capacity(chunk.nrows() * depth);
+    for r in 0..chunk.nrows() {
+        let own = offset + r;
+        let kept = wide
+            .row(r)
+            .iter()
+            .zip(wide.row_values(r))
+            .filter(|(j, _)| **j != own)
+            .take(depth);
+        for (&j, &v) in kept {
+            indices.push(j);
+            values.push(v);
+        }
+    }
+    Ok(Neighbors {
+        k: depth,
+        indices,
+        values,
     })
 }

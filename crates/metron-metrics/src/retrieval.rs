@@ -90,6 +90,49 @@ pub fn r_precision_scores<T: Copy>(
     gallery_labels: &[i64],
     relevant: &[usize],
 ) -> Result<RPrecisionScores> {
+    r_precision_sums(neighbors, query_labels, gallery_labels, relevant)?.mean()
+}
+
+/// The sums behind [`RPrecisionScores`], so that query chunks can be evaluated apart and
+/// added up.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub(crate) struct RPrecisionSums {
+    pub(crate) precision_at_1: f64,
+    pub(crate) r_precision: f64,
+    pub(crate) map_at_r: f64,
+    pub(crate) num_scored: usize,
+}
+
+impl RPrecisionSums {
+    pub(crate) fn add(&mut self, other: RPrecisionSums) {
+        self.precision_at_1 += other.precision_at_1;
+        self.r_precision += other.r_precision;
+        self.map_at_r += other.map_at_r;
+        self.num_scored += other.num_scored;
+    }
+
+    pub(crate) fn mean(self) -> Result<RPrecisionScores> {
+        if self.num_scored == 0 {
+            return Err(Error::InvalidArgument(
+                "no query has a relevant gallery item (every label is unique)".into(),
+            ));
+        }
+        let nf = self.num_scored as f64;
+        Ok(RPrecisionScores {
+            precision_at_1: self.precision_at_1 / nf,
+            r_precision: self.r_precision / nf,
+            map_at_r: self.map_at_r / nf,
+            num_scored: self.num_scored,
+        })
+    }
+}
+
+pub(crate) fn r_precision_sums<T: Copy>(
+    neighbors: &Neighbors<T>,
+    query_labels: &[i64],
+    gallery_labels: &[i64],
+    relevant: &[usize],
+) -> Result<RPrecisionSums> {
     let max_r = relevant.iter().copied().max().unwrap_or(0);
     check_neighbors(neighbors, query_labels, max_r.max(1))?;
     let (mut p1, mut rp, mut map, mut n) = (0.0, 0.0, 0.0, 0usize);
@@ -113,16 +156,10 @@ pub fn r_precision_scores<T: Copy>(
         rp += hits as f64 / r as f64;
         map += ap / r as f64;
     }
-    if n == 0 {
-        return Err(Error::InvalidArgument(
-            "no query has a relevant gallery item (every label is unique)".into(),
-        ));
-    }
-    let nf = n as f64;
-    Ok(RPrecisionScores {
-        precision_at_1: p1 / nf,
-        r_precision: rp / nf,
-        map_at_r: map / nf,
+    Ok(RPrecisionSums {
+        precision_at_1: p1,
+        r_precision: rp,
+        map_at_r: map,
         num_scored: n,
     })
 }

@@ -331,3 +331,57 @@ fn crossview_ties_count_for_the_query_and_semi_positives_only_affect_hit_rate() 
     // With its semi-positives removed nothing beats ground 1's positive: a hit.
     assert_eq!(v.hit_rate, Some(1.0));
 }
+
+/// Equal up to the order of the sums (chunks add their sums up separately).
+fn same_report(
+    a: &metron_metrics::RetrievalReport,
+    b: &metron_metrics::RetrievalReport,
+    what: &str,
+) {
+    assert_eq!(a.lone_queries, b.lone_queries, "{what}");
+    for ((name, x), (_, y)) in a.metrics().iter().zip(b.metrics()) {
+        assert!((x - y).abs() < 1e-12, "{what}: {name} {x} vs {y}");
+    }
+}
+
+/// With a neighbour budget far below queries x R, evaluation runs in query chunks and gives
+/// the same report as one pass, in self-retrieval (exact duplicates included, where the tie
+/// rule and the dropping of each query's own row matter) and query -> gallery.
+#[test]
+fn chunked_evaluation_equals_one_pass_with_bounded_neighbours() {
+    let mut x = random(90, 6, 21);
+    // Rows 10..20 repeat rows 0..10: exact ties everywhere.
+    for i in 10..20 {
+        let row = x.row(i - 10).to_owned();
+        x.row_mut(i).assign(&row);
+    }
+    // Three classes of 30: R = 29, so one pass holds 90 x 29 neighbours.
+    let labels: Vec<i64> = (0..90).map(|i| (i % 3) as i64).collect();
+    for similarity in [Similarity::Cosine, Similarity::SquaredL2] {
+        let one = RetrievalConfig {
+            similarity,
+            clustering_seed: None,
+            ..Default::default()
+        };
+        let chunked = RetrievalConfig {
+            max_neighbors: 7 * 29,
+            ..one.clone()
+        };
+        let a = evaluate_retrieval(x.view(), &labels, None, &one, &NoProgress).unwrap();
+        let b = evaluate_retrieval(x.view(), &labels, None, &chunked, &NoProgress).unwrap();
+        same_report(&a, &b, &format!("{similarity:?} self-retrieval"));
+        let g = random(40, 6, 22);
+        let gl: Vec<i64> = (0..40).map(|i| (i % 3) as i64).collect();
+        let a = evaluate_retrieval(x.view(), &labels, Some((g.view(), &gl)), &one, &NoProgress)
+            .unwrap();
+        let b = evaluate_retrieval(
+            x.view(),
+            &labels,
+            Some((g.view(), &gl)),
+            &chunked,
+            &NoProgress,
+        )
+        .unwrap();
+        same_report(&a, &b, &format!("{similarity:?} query -> gallery"));
+    }
+}

@@ -15,6 +15,15 @@ struct Cli {
     args: CgdArgs,
 }
 
+/// The real Omniglot images beside the checkout.
+fn omniglot() -> metron_datasets::Dataset {
+    metron_datasets::read_omniglot(&std::path::PathBuf::from(format!(
+        "{}/../shared/data/omniglot",
+        env!("CARGO_MANIFEST_DIR")
+    )))
+    .unwrap()
+}
+
 fn args(run_dir: &Path, extra: &[&str]) -> CgdArgs {
     let manifest = env!("CARGO_MANIFEST_DIR");
     let mut argv = vec![
@@ -96,16 +105,19 @@ fn cgd_trains_reports_and_its_checkpoint_serves_embed_and_search() {
     // metron embed: the checkpoint reproduces the run's own test embeddings.
     let ckpt = run_dir.join("checkpoints/last.ckpt");
     let out_dir = dir.path().join("emb");
-    let o = metron(&[
-        "embed",
-        "--checkpoint",
-        ckpt.to_str().unwrap(),
-        "--dataset",
-        "omniglot",
-        "--out",
-        out_dir.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let embed = || {
+        metron(&[
+            "embed",
+            "--checkpoint",
+            ckpt.to_str().unwrap(),
+            "--dataset",
+            "omniglot",
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--quiet",
+        ])
+    };
+    let o = embed();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let again = metron_core::read_embeddings(out_dir.join("embeddings.npy")).unwrap();
     let (a, b) = (e.to_f32(), again.to_f32());
@@ -124,36 +136,6 @@ fn cgd_trains_reports_and_its_checkpoint_serves_embed_and_search() {
     // metron search: a gallery image as query finds results other than itself, and a grid.
     let query = paths.lines().next().unwrap();
     let grid = dir.path().join("grid.png");
-    let o = metron(&[
-        "search",
-        "--checkpoint",
-        ckpt.to_str().unwrap(),
-        "--gallery",
-        out_dir.to_str().unwrap(),
-        "--query",
-        query,
-        "--k",
-        "3",
-        "--grid",
-        grid.to_str().unwrap(),
-        "--json",
-        "--quiet",
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let results = v[0]["results"].as_array().unwrap();
-    assert_eq!(results.len(), 3);
-    assert!(results.iter().all(|r| r["path"] != query));
-    let sims: Vec<f64> = results
-        .iter()
-        .map(|r| r["similarity"].as_f64().unwrap())
-        .collect();
-    assert!(sims.windows(2).all(|w| w[0] >= w[1]), "{sims:?}");
-    assert!(image::open(&grid).is_ok());
-    // A gallery image's class is known: every result is judged.
-    assert!(results.iter().all(|r| r["hit"].is_boolean()));
-
-    // An existing --grid or embed set is not replaced without --force.
     let search = |query: &str, extra: &[&str]| {
         let mut argv = vec![
             "search",
@@ -174,28 +156,31 @@ fn cgd_trains_reports_and_its_checkpoint_serves_embed_and_search() {
         metron(&argv)
     };
     let o = search(query, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let results = v[0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3);
+    assert!(results.iter().all(|r| r["path"] != query));
+    let sims: Vec<f64> = results
+        .iter()
+        .map(|r| r["similarity"].as_f64().unwrap())
+        .collect();
+    assert!(sims.windows(2).all(|w| w[0] >= w[1]), "{sims:?}");
+    assert!(image::open(&grid).is_ok());
+    // A gallery image's class is known: every result is judged.
+    assert!(results.iter().all(|r| r["hit"].is_boolean()));
+
+    // An existing --grid or embed set is not replaced without --force.
+    let o = search(query, &[]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--force"));
-    let o = metron(&[
-        "embed",
-        "--checkpoint",
-        ckpt.to_str().unwrap(),
-        "--dataset",
-        "omniglot",
-        "--out",
-        out_dir.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let o = embed();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--force"));
 
     // A query from outside the gallery (a training character): its class is unknown, so its
     // results are not judged (grey frames), unless --query-label gives it.
-    let data = metron_datasets::read_omniglot(&std::path::PathBuf::from(format!(
-        "{}/../shared/data/omniglot",
-        env!("CARGO_MANIFEST_DIR")
-    )))
-    .unwrap();
+    let data = omniglot();
     let outside = data.split("train").unwrap().samples[0].path.clone();
     let outside = outside.to_str().unwrap();
     let o = search(outside, &["--force"]);
@@ -458,11 +443,7 @@ fn a_run_directory_of_the_users_own_is_not_written_into() {
 #[test]
 fn training_raises_recall_on_held_out_characters() {
     let dir = tempfile::tempdir().unwrap();
-    let omniglot = metron_datasets::read_omniglot(&std::path::PathBuf::from(format!(
-        "{}/../shared/data/omniglot",
-        env!("CARGO_MANIFEST_DIR")
-    )))
-    .unwrap();
+    let omniglot = omniglot();
     let mut csv = String::from("path,label,split\n");
     for split in ["train", "test"] {
         let s = omniglot.split(split).unwrap();

@@ -212,6 +212,41 @@ fn synth_then_eval_round_trip_is_deterministic() {
     for key in ["recall_at_1", "map_at_r", "map", "nmi"] {
         assert_eq!(got[key].as_f64(), Some(1.0), "{key}: {got}");
     }
+
+    // Existing outputs are not replaced without --force: synth, then knn.
+    let before = read(&a);
+    let synth = |extra: &[&str]| {
+        let mut argv = vec!["synth", "--out", p(&a), "--n", "50", "--dim", "4"];
+        argv.extend_from_slice(extra);
+        metron(&argv)
+    };
+    let out = synth(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
+    assert_eq!(read(&a), before);
+    assert!(synth(&["--force"]).status.success());
+    assert_ne!(read(&a), before);
+    let nn = dir.path().join("nn");
+    let emb = a.join("embeddings.npy");
+    let knn = |extra: &[&str]| {
+        let mut argv = vec![
+            "knn",
+            "--embeddings",
+            p(&emb),
+            "--k",
+            "3",
+            "--out",
+            p(&nn),
+            "--quiet",
+        ];
+        argv.extend_from_slice(extra);
+        metron(&argv)
+    };
+    assert!(knn(&[]).status.success());
+    let out = knn(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("indices.npy"));
+    assert!(knn(&["--force"]).status.success());
 }
 
 fn write_f32(path: &Path, a: &Array2<f32>) {

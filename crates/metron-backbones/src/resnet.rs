@@ -7,11 +7,11 @@ use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
-use metron_core::batch_norm::{
+use metron_ops::batch_norm::{
     RunningVariance, batch_norm_forward_with as bn_forward,
     batch_norm_relu_forward_with as bn_relu_forward,
 };
-use metron_core::conv::conv2d_forward;
+use metron_ops::conv::conv2d_forward;
 
 use crate::{BackboneError, Result};
 

@@ -7,8 +7,8 @@ use burn::nn::{
     BatchNorm, BatchNormConfig, LayerNorm, LayerNormConfig, LinearConfig, PaddingConfig2d,
 };
 use burn::tensor::{Device, Tensor};
-use metron_core::batch_norm::{RunningVariance, batch_norm_relu_forward_with};
-use metron_core::conv::conv2d_forward;
+use metron_ops::batch_norm::{RunningVariance, batch_norm_relu_forward_with};
+use metron_ops::conv::conv2d_forward;
 
 use crate::load::KeyMap;
 use crate::vit::{Attention, PositionResize, regrid_tokens};

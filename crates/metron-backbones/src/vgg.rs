@@ -6,7 +6,7 @@ use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxP
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
-use metron_core::conv::conv2d_forward;
+use metron_ops::conv::conv2d_forward;
 
 /// Output channels of the 13 convolutions; a max-pool follows convolutions 1, 3, 6, 9, 12.
 const CHANNELS: [usize; 13] = [

@@ -6,7 +6,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Gelu, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor, TensorData};
-use metron_core::conv::conv2d_forward;
+use metron_ops::conv::conv2d_forward;
 
 use crate::{BackboneError, Result};
 

@@ -3,12 +3,8 @@
 //!
 //! Every other metron crate depends on this one; it depends on nothing of metron's.
 
-pub mod batch_norm;
-pub mod conv;
 pub mod device;
 pub mod error;
-#[cfg(feature = "flex")]
-mod flex;
 pub mod io;
 pub mod seed;
 pub mod tensor;

@@ -4,7 +4,7 @@ use burn::module::Module;
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 
-use metron_core::batch_norm::{RunningVariance, batch_norm_forward_with};
+use metron_ops::batch_norm::{RunningVariance, batch_norm_forward_with};
 
 use crate::pooling::{Gem, GemConfig, Mac, Spoc};
 use crate::{DescriptorError, Result, l2_normalize};

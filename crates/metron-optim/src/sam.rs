@@ -177,7 +177,7 @@ impl Sam {
 
     /// A whole SAM step: `loss` is evaluated (and differentiated) at `w` and at `w + e(w)`,
     /// the second time without BatchNorm running-statistics updates
-    /// ([`metron_core::batch_norm::without_running_stat_updates`]). Returns the updated model
+    /// ([`metron_ops::batch_norm::without_running_stat_updates`]). Returns the updated model
     /// and the loss at `w`.
     pub fn step<M: Module>(
         &mut self,
@@ -190,7 +190,7 @@ impl Sam {
         let grads = GradientsParams::from_grads(first.backward(), &model);
         let (perturbed, undo) = self.ascend(model, &grads);
         // Each batch enters BatchNorm's running statistics once (davda54/sam's advice).
-        let second = metron_core::batch_norm::without_running_stat_updates(|| loss(&perturbed));
+        let second = metron_ops::batch_norm::without_running_stat_updates(|| loss(&perturbed));
         let grads = GradientsParams::from_grads(second.backward(), &perturbed);
         (self.descend(lr, perturbed, undo, grads), value)
     }

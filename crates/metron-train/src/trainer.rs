@@ -478,7 +478,7 @@ impl Trainer {
                         let second = if cfg.sam_second_pass_updates_batch_norm {
                             perturbed.loss(images, &labels)?
                         } else {
-                            metron_core::batch_norm::without_running_stat_updates(|| {
+                            metron_ops::batch_norm::without_running_stat_updates(|| {
                                 perturbed.loss(images, &labels)
                             })?
                         }

@@ -375,7 +375,7 @@ impl TrainModel for BnOnPixels {
         let [b, c, h, w] = images.dims();
         let x = images.reshape([b, c * h * w]);
         self.lin
-            .forward(metron_core::batch_norm::batch_norm_forward(&self.bn, x))
+            .forward(metron_ops::batch_norm::batch_norm_forward(&self.bn, x))
     }
 
     fn architecture(&self) -> serde_json::Value {

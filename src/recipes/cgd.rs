@@ -10,7 +10,7 @@ use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use metron_backbones::{LoadMode, TORCHVISION_RESNET_KEYS, load_pytorch_any_layout};
+use metron_backbones::{LoadMode, load_pytorch_any_layout};
 use metron_datasets::{Dataset, LoaderConfig, Pipeline, Split, Transform, check_counts};
 use metron_train::{
     Bar, CgdModel, CgdModelConfig, PipelineSpec, RunDir, TrainData, Trainer, TrainerConfig,
@@ -255,6 +255,10 @@ impl CgdRunConfig {
         } else {
             resize_size
         });
+        // The backbone's own normalisation (an unknown name fails at init, with the list).
+        let (mean, std) = metron_backbones::preprocessing(&model.backbone)
+            .map(|p| (p.mean, p.std))
+            .unwrap_or((metron_core::IMAGENET_MEAN, metron_core::IMAGENET_STD));
         CgdRunConfig {
             dataset: dataset.clone(),
             root,
@@ -263,8 +267,8 @@ impl CgdRunConfig {
             image_size,
             resize_size,
             flip: args.flip.unwrap_or(flip),
-            mean: Pipeline::IMAGENET_MEAN,
-            std: Pipeline::IMAGENET_STD,
+            mean,
+            std,
             pretrained: args.pretrained.clone(),
             model,
             trainer,
@@ -350,17 +354,21 @@ fn split<'a>(data: &'a Dataset, name: &str) -> Result<&'a Split, CliError> {
     data.split(name).map_err(|e| CliError::Usage(e.to_string()))
 }
 
-/// torchvision ResNet weights into the backbone: every backbone tensor must come from the
-/// file, and only the ImageNet classifier (`fc.`) may go unused. Nested (`state_dict`,
-/// `model`) and DataParallel (`module.`) layouts are accepted.
+/// torchvision ResNet weights into the backbone, keys renamed by the backbone table's map:
+/// every backbone tensor must come from the file, and only the ImageNet classifier (`fc.`)
+/// may go unused. Nested (`state_dict`, `model`) and DataParallel (`module.`) layouts are
+/// accepted.
 fn load_pretrained(
     backbone: metron_backbones::ResNet,
+    entry: &metron_backbones::BackboneEntry,
     path: &Path,
 ) -> Result<(metron_backbones::ResNet, metron_backbones::LoadReport), CliError> {
+    let keys = (entry.key_map)();
+    let keys: Vec<(&str, &str)> = keys.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
     load_pytorch_any_layout(
         backbone,
         path,
-        TORCHVISION_RESNET_KEYS,
+        &keys,
         LoadMode::StrictIgnoringUnused(&["fc."]),
     )
     .map_err(|e| CliError::Usage(format!("--pretrained: {e}")))
@@ -449,7 +457,8 @@ pub fn run(args: &CgdArgs) -> Result<CgdOutcome, CliError> {
         .as_ref()
         .is_some_and(|run| run.last_checkpoint().is_file());
     if let (Some(path), false) = (&config.pretrained, has_checkpoint) {
-        let (backbone, report) = load_pretrained(model.backbone, path)?;
+        let entry = config.model.backbone_entry().map_err(train_error)?;
+        let (backbone, report) = load_pretrained(model.backbone, entry, path)?;
         model.backbone = backbone;
         if !args.quiet {
             eprintln!(
@@ -670,7 +679,13 @@ mod tests {
         assert_eq!(t.milestones, vec![12, 16]);
         assert_eq!(t.sam_rho, None);
         assert_eq!((c.resize_size, c.image_size, c.flip), (252, 224, true));
-        assert_eq!(c.mean, Pipeline::IMAGENET_MEAN);
+        // Normalisation and checkpoint keys come from the backbone table.
+        let entry = metron_backbones::backbone_entry("resnet50").unwrap();
+        assert_eq!(
+            (c.mean, c.std),
+            (entry.preprocessing.mean, entry.preprocessing.std)
+        );
+        assert_eq!(c.mean, metron_core::IMAGENET_MEAN);
     }
 
     #[test]

@@ -14,7 +14,10 @@ pub use load::{
     KeyMap, LoadMode, LoadReport, TORCHVISION_RESNET_KEYS, load_pytorch, load_pytorch_any_layout,
     load_pytorch_entry,
 };
-pub use registry::{BACKBONE_NAMES, Backbone, Preprocessing, build, preprocessing};
+pub use registry::{
+    Architecture, BACKBONE_NAMES, BACKBONES, Backbone, BackboneEntry, Preprocessing,
+    backbone_entry, build, preprocessing,
+};
 pub use resnet::{
     Block, BlockKind, Downsample, ResNet, ResNetBranch, ResNetConfig, ResNetStage, ResNetTrunk,
 };

@@ -10,6 +10,12 @@ pub mod seed;
 pub mod tensor;
 
 pub use device::{DeviceSpec, parse_device};
+
+/// ImageNet's per-channel mean (RGB, of pixels scaled to [0, 1]): the normalisation every
+/// ImageNet-pretrained backbone expects. Defined here once for the backbones and datasets.
+pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+/// ImageNet's per-channel standard deviation (see [`IMAGENET_MEAN`]).
+pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 pub use error::{Error, Result};
 pub use io::{Embeddings, Labels, read_embeddings, read_labels, write_npy};
 pub use seed::{rng_from_seed, seeded_init, split_seed};

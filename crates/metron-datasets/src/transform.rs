@@ -313,8 +313,8 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// ImageNet statistics, the default of every ImageNet-pretrained backbone.
-    pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
-    pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
+    pub const IMAGENET_MEAN: [f32; 3] = metron_core::IMAGENET_MEAN;
+    pub const IMAGENET_STD: [f32; 3] = metron_core::IMAGENET_STD;
 
     pub fn new(steps: Vec<Transform>) -> Self {
         Pipeline {

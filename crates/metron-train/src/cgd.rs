@@ -6,7 +6,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use metron_backbones::{ResNet, ResNetConfig};
+use metron_backbones::{Architecture, BackboneEntry, ResNet, ResNetConfig};
 use metron_descriptors::{CgdHead, CgdHeadConfig};
 use metron_losses::{CgdBatchHardTripletLoss, LabelSmoothingCrossEntropy};
 
@@ -50,20 +50,26 @@ impl CgdModelConfig {
         }
     }
 
+    /// The backbone's entry in metron-backbones' table: its preprocessing and checkpoint key
+    /// map come from there too.
+    pub fn backbone_entry(&self) -> Result<&'static BackboneEntry> {
+        Ok(metron_backbones::backbone_entry(&self.backbone)?)
+    }
+
     fn resnet(&self) -> Result<ResNetConfig> {
-        let base = match self.backbone.as_str() {
-            "resnet18" => ResNetConfig::resnet18(),
-            "resnet34" => ResNetConfig::resnet34(),
-            "resnet50" => ResNetConfig::resnet50(),
-            "resnext50_32x4d" => ResNetConfig::resnext50_32x4d(),
-            other => {
-                return Err(TrainError::Config(format!(
-                    "CGD backbone '{other}' is not a ResNet (resnet18, resnet34, resnet50, \
-                     resnext50_32x4d)"
-                )));
-            }
+        let Architecture::ResNet(config) = self.backbone_entry()?.architecture else {
+            let resnets: Vec<&str> = metron_backbones::BACKBONES
+                .iter()
+                .filter(|e| matches!(e.architecture, Architecture::ResNet(_)))
+                .map(|e| e.name)
+                .collect();
+            return Err(TrainError::Config(format!(
+                "CGD backbone '{}' is not a ResNet ({})",
+                self.backbone,
+                resnets.join(", ")
+            )));
         };
-        Ok(base
+        Ok(config()
             .with_base_width(self.base_width)
             .with_layer3_stride_1(self.layer3_stride_1)
             .with_frozen_batch_norm(self.frozen_batch_norm))

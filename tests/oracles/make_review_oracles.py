@@ -63,12 +63,19 @@ OPTIM_CASES = [
          dampening=0.0, nesterov=False, weight_decay=5e-4),
     dict(name="sgd_nesterov", optimizer="sgd", lr=0.1, momentum=0.9, dampening=0.0,
          nesterov=True, weight_decay=0.0),
+    dict(name="adamw", optimizer="adamw", lr=1e-2, betas=[0.9, 0.999], eps=1e-8,
+         weight_decay=1e-2, amsgrad=False),
 ]
 
 
 def make_optimizer(case, params, eps=None):
     # foreach=False pins the single-tensor code path (the CPU default anyway), whose operation
     # order is the one a straightforward per-parameter implementation follows.
+    if case["optimizer"] == "adamw":
+        return torch.optim.AdamW(params, lr=case["lr"], betas=tuple(case["betas"]),
+                                 eps=case["eps"] if eps is None else eps,
+                                 weight_decay=case["weight_decay"], amsgrad=case["amsgrad"],
+                                 foreach=False)
     if case["optimizer"] == "adam":
         return torch.optim.Adam(params, lr=case["lr"], betas=tuple(case["betas"]),
                                 eps=case["eps"] if eps is None else eps,
@@ -80,7 +87,12 @@ def make_optimizer(case, params, eps=None):
 
 
 def optim_definition(case):
-    if case["optimizer"] == "adam":
+    if case["optimizer"] == "adamw":
+        call = (f"torch.optim.AdamW([w, b], lr={case['lr']}, betas={tuple(case['betas'])}, "
+                f"eps={case['eps']}, weight_decay={case['weight_decay']}, "
+                f"amsgrad={case['amsgrad']}, foreach=False)")
+        extra = " AdamW's decay is decoupled: param *= 1 - lr * wd before the Adam step."
+    elif case["optimizer"] == "adam":
         call = (f"torch.optim.Adam([w, b], lr={case['lr']}, betas={tuple(case['betas'])}, "
                 f"eps={case['eps']}, weight_decay={case['weight_decay']}, "
                 f"amsgrad={case['amsgrad']}, foreach=False)")

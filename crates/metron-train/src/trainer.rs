@@ -40,6 +40,13 @@ pub enum OptimizerSetting {
         #[serde(default = "torch_adam_epsilon")]
         epsilon: f64,
     },
+    /// AdamW, decay decoupled from the gradient (`torch.optim.AdamW`: the parameter shrinks by
+    /// `lr * weight_decay` of itself before the Adam step).
+    AdamW {
+        weight_decay: f64,
+        betas: [f64; 2],
+        epsilon: f64,
+    },
     /// SGD with momentum (`torch.optim.SGD`).
     Sgd {
         momentum: f64,
@@ -63,6 +70,15 @@ impl OptimizerSetting {
     /// `torch.optim.Adam(weight_decay=weight_decay)`.
     pub fn adam(weight_decay: f64) -> Self {
         OptimizerSetting::Adam {
+            weight_decay,
+            betas: torch_adam_betas(),
+            epsilon: torch_adam_epsilon(),
+        }
+    }
+
+    /// `torch.optim.AdamW(weight_decay=weight_decay)` (PyTorch's default decay is 0.01).
+    pub fn adamw(weight_decay: f64) -> Self {
+        OptimizerSetting::AdamW {
             weight_decay,
             betas: torch_adam_betas(),
             epsilon: torch_adam_epsilon(),
@@ -94,6 +110,16 @@ impl OptimizerSetting {
                 .with_beta_2(betas[1] as f32)
                 .with_epsilon(epsilon as f32)
                 .with_weight_decay(decay(weight_decay))
+                .init(),
+            OptimizerSetting::AdamW {
+                weight_decay,
+                betas,
+                epsilon,
+            } => burn::optim::AdamWConfig::new()
+                .with_beta_1(betas[0] as f32)
+                .with_beta_2(betas[1] as f32)
+                .with_epsilon(epsilon as f32)
+                .with_weight_decay(weight_decay as f32)
                 .init(),
             OptimizerSetting::Sgd {
                 momentum,
@@ -187,7 +213,8 @@ impl TrainerConfig {
             return bad("recall_ks must be a non-empty list of positive K");
         }
         match self.optimizer {
-            OptimizerSetting::Adam { betas, epsilon, .. } => {
+            OptimizerSetting::Adam { betas, epsilon, .. }
+            | OptimizerSetting::AdamW { betas, epsilon, .. } => {
                 if !betas.iter().all(|b| (0.0..1.0).contains(b)) {
                     return bad("Adam betas must lie in [0, 1)");
                 }
@@ -344,12 +371,11 @@ impl Trainer {
     /// directory has one, which resumes the run after its last finished epoch).
     pub fn fit<M: TrainModel>(
         &self,
-        mut model: M,
+        model: M,
         data: &TrainData,
         device: &Device,
     ) -> Result<TrainOutcome<M>> {
         let cfg = &self.config;
-        cfg.check()?;
         let train_labels: Vec<usize> = data.train.samples.iter().map(|s| s.label).collect();
         let sampler = MPerClassSampler::new(
             &train_labels,
@@ -357,6 +383,33 @@ impl Trainer {
             cfg.samples_per_class,
             cfg.seed,
         )?;
+        self.fit_with_sampler(model, &sampler, data, device)
+    }
+
+    /// [`Trainer::fit`] with the batches of any [`BatchSampler`] over `data.train` (its
+    /// indices are positions in `data.train.samples`); `batch_size` and `samples_per_class`
+    /// of the config are then the sampler's business. The sampler must be a pure function of
+    /// (its seed, epoch), as metron's are, for a resumed run to equal an uninterrupted one.
+    pub fn fit_with_sampler<M: TrainModel>(
+        &self,
+        mut model: M,
+        sampler: &dyn BatchSampler,
+        data: &TrainData,
+        device: &Device,
+    ) -> Result<TrainOutcome<M>> {
+        let cfg = &self.config;
+        cfg.check()?;
+        if let Some(bad) = sampler
+            .epoch(0)
+            .iter()
+            .flatten()
+            .find(|&&i| i >= data.train.samples.len())
+        {
+            return Err(TrainError::Config(format!(
+                "the sampler gave index {bad}, past the {} training samples",
+                data.train.samples.len()
+            )));
+        }
         let schedule = MultiStep::new(cfg.lr, cfg.milestones.clone(), cfg.gamma);
         let mut optimizer = cfg.optimizer.init();
 

@@ -1,7 +1,7 @@
 //! `OptimizerSetting` steps equal `torch.optim` on the same gradients
 //! (`tests/oracles/optim_steps.json`, made by `tests/oracles/make_review_oracles.py`): three
-//! steps of Adam (with and without weight decay) and SGD with momentum (plain, weight decay,
-//! Nesterov) on a `[3, 4]` weight and a `[3]` bias. The gradients include entries of 1e-6 to
+//! steps of Adam (with and without weight decay), AdamW and SGD with momentum (plain, weight
+//! decay, Nesterov) on a `[3, 4]` weight and a `[3]` bias. The gradients include entries of 1e-6 to
 //! 1e-7, where Burn's default Adam epsilon (1e-5) moves the result by ~1e-2.
 
 use burn::module::{Module, Param};
@@ -93,15 +93,25 @@ fn max_abs_diff(a: &[Vec<f64>], b: &[Vec<f64>]) -> f64 {
 fn setting(case: &Value) -> OptimizerSetting {
     let f = |k: &str| case[k].as_f64().unwrap();
     match case["optimizer"].as_str().unwrap() {
-        "adam" => {
+        kind @ ("adam" | "adamw") => {
             assert_eq!(case["amsgrad"], false);
-            OptimizerSetting::Adam {
-                weight_decay: f("weight_decay"),
-                betas: [
-                    case["betas"][0].as_f64().unwrap(),
-                    case["betas"][1].as_f64().unwrap(),
-                ],
-                epsilon: f("eps"),
+            let (weight_decay, epsilon) = (f("weight_decay"), f("eps"));
+            let betas = [
+                case["betas"][0].as_f64().unwrap(),
+                case["betas"][1].as_f64().unwrap(),
+            ];
+            if kind == "adam" {
+                OptimizerSetting::Adam {
+                    weight_decay,
+                    betas,
+                    epsilon,
+                }
+            } else {
+                OptimizerSetting::AdamW {
+                    weight_decay,
+                    betas,
+                    epsilon,
+                }
             }
         }
         "sgd" => OptimizerSetting::Sgd {
@@ -123,6 +133,7 @@ fn steps_equal_torch_optim_on_the_same_gradients() {
         // The constructors are PyTorch's defaults, which these cases use.
         let default = match &s {
             OptimizerSetting::Adam { weight_decay, .. } => OptimizerSetting::adam(*weight_decay),
+            OptimizerSetting::AdamW { weight_decay, .. } => OptimizerSetting::adamw(*weight_decay),
             OptimizerSetting::Sgd {
                 momentum,
                 weight_decay,

@@ -419,3 +419,65 @@ fn sams_second_pass_leaves_batch_norm_statistics_alone_unless_asked() {
     assert_eq!(running_mean(Some(0.05), false, "sam"), plain);
     assert_ne!(running_mean(Some(0.05), true, "sam-updates"), plain);
 }
+
+/// A second kind of run through the same loop: class-contiguous batches (Smooth-AP's sampler)
+/// and AdamW instead of CGD's M-per-class batches and Adam; a resumed run still ends exactly
+/// where an uninterrupted one does.
+#[test]
+fn any_sampler_and_adamw_train_and_resume_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data(dir.path());
+    let device = device();
+    let labels: Vec<usize> = data.train.samples.iter().map(|s| s.label).collect();
+    let sampler = metron_samplers::ClassContiguousSampler::new(&labels, 8, 4, 3).unwrap();
+    let config = TrainerConfig {
+        optimizer: metron_train::OptimizerSetting::adamw(0.05),
+        ..trainer_config()
+    };
+    let run = |name: &str, stop_after: Option<usize>, model: metron_train::CgdModel| {
+        let root = dir.path().join(name);
+        let run_dir = if root.exists() {
+            RunDir::open(&root).unwrap()
+        } else {
+            RunDir::create(&root, &config).unwrap()
+        };
+        let mut t = Trainer::new(config.clone(), run_dir);
+        t.quiet = true;
+        t.stop_after = stop_after;
+        t.fit_with_sampler(model, &sampler, &data, &device).unwrap()
+    };
+    let straight = run("straight", None, fresh_model(&device));
+    assert!(straight.finished);
+    assert!(!run("resumed", Some(1), fresh_model(&device)).finished);
+    let resumed = run("resumed", None, seeded_model(&device, 999));
+    assert!(resumed.finished);
+    assert_eq!(weights(&straight.model), weights(&resumed.model));
+    assert_ne!(weights(&straight.model), weights(&fresh_model(&device)));
+    let test = |o: &metron_train::TrainOutcome<metron_train::CgdModel>| {
+        o.state
+            .history
+            .iter()
+            .map(|r| r.test.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(test(&straight), test(&resumed));
+
+    // A sampler whose indices do not fit the data is a configuration error, not a panic.
+    let small: Vec<usize> = labels
+        .iter()
+        .copied()
+        .chain(labels.iter().copied())
+        .collect();
+    let too_big = metron_samplers::ClassContiguousSampler::new(&small, 8, 4, 3).unwrap();
+    let t = Trainer::new(
+        config.clone(),
+        RunDir::create(dir.path().join("bad"), &config).unwrap(),
+    );
+    let err = t
+        .fit_with_sampler(fresh_model(&device), &too_big, &data, &device)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("past the 24 training samples"),
+        "{err}"
+    );
+}

@@ -129,14 +129,7 @@ const EMBED_FILES: [&str; 3] = ["embeddings.npy", "labels.npy", "paths.txt"];
 
 pub fn run_embed(args: &EmbedArgs) -> Result<String, CliError> {
     // Refused before the (long) embedding, not after.
-    if !args.force
-        && let Some(f) = EMBED_FILES.iter().find(|f| args.out.join(f).exists())
-    {
-        return Err(usage(format!(
-            "{} exists: pass --force to replace the set",
-            args.out.join(f).display()
-        )));
-    }
+    super::output::refuse_existing_files(&args.out, &EMBED_FILES, args.force)?;
     let data = match (&args.csv, &args.dataset) {
         (Some(csv), _) => metron_datasets::read_csv(csv).map_err(usage)?,
         (None, Some(dataset)) => super::datasets::registry(args.registry.as_deref())?

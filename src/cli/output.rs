@@ -24,11 +24,20 @@ pub(crate) fn refuse_existing_file(path: &Path, force: bool) -> Result<(), CliEr
     Ok(())
 }
 
-/// Refuses `dir` when it holds any of `files`, unless `force`; creates it.
+/// Refuses `dir` when it holds any of `files`, unless `force`.
+pub(crate) fn refuse_existing_files(
+    dir: &Path,
+    files: &[&str],
+    force: bool,
+) -> Result<(), CliError> {
+    files
+        .iter()
+        .try_for_each(|f| refuse_existing_file(&dir.join(f), force))
+}
+
+/// [`refuse_existing_files`], then creates `dir`.
 pub(crate) fn prepare_dir(dir: &Path, files: &[&str], force: bool) -> Result<(), CliError> {
-    for f in files {
-        refuse_existing_file(&dir.join(f), force)?;
-    }
+    refuse_existing_files(dir, files, force)?;
     std::fs::create_dir_all(dir).map_err(|e| write_error(dir, e))
 }
 

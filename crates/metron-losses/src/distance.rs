@@ -55,23 +55,21 @@ fn identical_rows(x: &Tensor<2>, y: &Tensor<2>) -> Option<Tensor<2>> {
     let [m, _] = y.dims();
     let xd = x.clone().detach().into_data();
     let yd = y.clone().detach().into_data();
-    let row_bytes = |bytes: &[u8], rows: usize| -> Vec<Vec<u8>> {
-        let width = bytes.len() / rows.max(1);
-        (0..rows)
-            .map(|r| bytes[r * width..(r + 1) * width].to_vec())
-            .collect()
-    };
-    let xs = row_bytes(xd.as_bytes(), n);
-    let ys = row_bytes(yd.as_bytes(), m);
+    /// The `count` equal-width rows of a row-major buffer (empty rows for zero columns).
+    fn rows(bytes: &[u8], count: usize) -> impl Iterator<Item = &[u8]> {
+        let width = bytes.len() / count.max(1);
+        (0..count).map(move |r| &bytes[r * width..(r + 1) * width])
+    }
     let mut ids = std::collections::HashMap::new();
-    let x_ids: Vec<usize> = xs
-        .iter()
+    let x_ids: Vec<usize> = rows(xd.as_bytes(), n)
         .map(|r| {
             let next = ids.len();
-            *ids.entry(r.as_slice()).or_insert(next)
+            *ids.entry(r).or_insert(next)
         })
         .collect();
-    let y_ids: Vec<Option<usize>> = ys.iter().map(|r| ids.get(r.as_slice()).copied()).collect();
+    let y_ids: Vec<Option<usize>> = rows(yd.as_bytes(), m)
+        .map(|r| ids.get(r).copied())
+        .collect();
     if !y_ids.iter().any(Option::is_some) {
         return None;
     }

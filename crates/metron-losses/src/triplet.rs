@@ -117,6 +117,8 @@ impl TripletMarginLoss {
         let sim = self.distance.is_similarity();
         // Gap between the negative and the positive: how far the triplet is already satisfied.
         let gap = |ap: f64, an: f64| if sim { ap - an } else { an - ap };
+        // d(term)/d(d_ap): +1 for distances, -1 for similarities; the negative gets the opposite.
+        let slope = if sim { -1.0 } else { 1.0 };
         let mut coefficients = vec![0.0f64; n * n];
         let (mut total, mut active, mut selected) = (0.0f64, 0usize, 0usize);
         for a in 0..n {
@@ -135,10 +137,8 @@ impl TripletMarginLoss {
                     if term > 0.0 {
                         total += term;
                         active += 1;
-                        // d(term)/d(d_ap) = +1 for distances, -1 for similarities.
-                        let s = if sim { -1.0 } else { 1.0 };
-                        coefficients[a * n + p] += s;
-                        coefficients[a * n + m] -= s;
+                        coefficients[a * n + p] += slope;
+                        coefficients[a * n + m] -= slope;
                     }
                 }
             }

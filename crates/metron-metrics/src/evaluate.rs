@@ -141,19 +141,16 @@ pub fn evaluate_retrieval<T: Real>(
     };
     let nq = query.nrows();
     let chunk = (config.max_neighbors / depth.max(1)).clamp(1, nq);
-    let (recalls, rp) = if chunk >= nq {
-        let neighbors = knn_with_engine(&engine, depth, &options, progress)?;
-        (
-            recall_at_k(&neighbors, query_labels, gallery_labels, &config.ks)?,
-            r_precision_sums(&neighbors, query_labels, gallery_labels, &relevant)?,
-        )
-    } else {
-        let mut hits = vec![0.0; config.ks.len()];
-        let mut rp = RPrecisionSums::default();
-        for start in (0..nq).step_by(chunk) {
-            let rows = start..(start + chunk).min(nq);
-            let labels = &query_labels[rows.clone()];
-            let neighbors = chunk_neighbors(
+    // Per K, queries with a hit: counts, so that chunks add up exactly.
+    let mut hits = vec![0usize; config.ks.len()];
+    let mut rp = RPrecisionSums::default();
+    for start in (0..nq).step_by(chunk) {
+        let rows = start..(start + chunk).min(nq);
+        let labels = &query_labels[rows.clone()];
+        let neighbors = if rows.len() == nq {
+            knn_with_engine(&engine, depth, &options, progress)?
+        } else {
+            chunk_neighbors(
                 query.slice(ndarray::s![rows.clone(), ..]),
                 start,
                 gallery_view,
@@ -161,20 +158,20 @@ pub fn evaluate_retrieval<T: Real>(
                 depth,
                 &options,
                 progress,
-            )?;
-            let r = recall_at_k(&neighbors, labels, gallery_labels, &config.ks)?;
-            for (h, r) in hits.iter_mut().zip(r) {
-                *h += r * rows.len() as f64;
-            }
-            rp.add(r_precision_sums(
-                &neighbors,
-                labels,
-                gallery_labels,
-                &relevant[rows],
-            )?);
+            )?
+        };
+        let recalls = recall_at_k(&neighbors, labels, gallery_labels, &config.ks)?;
+        for (h, r) in hits.iter_mut().zip(recalls) {
+            *h += (r * rows.len() as f64).round() as usize;
         }
-        (hits.into_iter().map(|h| h / nq as f64).collect(), rp)
-    };
+        rp.add(r_precision_sums(
+            &neighbors,
+            labels,
+            gallery_labels,
+            &relevant[rows],
+        )?);
+    }
+    let recalls: Vec<f64> = hits.into_iter().map(|h| h as f64 / nq as f64).collect();
     let rp = rp.mean()?;
     let map = if config.full_map {
         let aps = average_precisions(

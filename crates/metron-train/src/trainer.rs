@@ -389,7 +389,8 @@ impl Trainer {
     /// [`Trainer::fit`] with the batches of any [`BatchSampler`] over `data.train` (its
     /// indices are positions in `data.train.samples`); `batch_size` and `samples_per_class`
     /// of the config are then the sampler's business. The sampler must be a pure function of
-    /// (its seed, epoch), as metron's are, for a resumed run to equal an uninterrupted one.
+    /// (its seed, epoch), as metron's are, for a resumed run to equal an uninterrupted one. An
+    /// index past the data is the loader's error, naming it.
     pub fn fit_with_sampler<M: TrainModel>(
         &self,
         mut model: M,
@@ -399,17 +400,6 @@ impl Trainer {
     ) -> Result<TrainOutcome<M>> {
         let cfg = &self.config;
         cfg.check()?;
-        if let Some(bad) = sampler
-            .epoch(0)
-            .iter()
-            .flatten()
-            .find(|&&i| i >= data.train.samples.len())
-        {
-            return Err(TrainError::Config(format!(
-                "the sampler gave index {bad}, past the {} training samples",
-                data.train.samples.len()
-            )));
-        }
         let schedule = MultiStep::new(cfg.lr, cfg.milestones.clone(), cfg.gamma);
         let mut optimizer = cfg.optimizer.init();
 
@@ -509,17 +499,22 @@ impl Trainer {
                 }
                 let labels = batch.labels.clone();
                 let images = batch_tensor(batch, device);
-                let out = model.loss(images.clone(), &labels)?;
-                let value = scalar(&out.total);
-                if !value.is_finite() {
+                // Both of SAM's passes are checked: a NaN at w + e(w) would reach the weights.
+                let check_finite = |value: f64| {
+                    if value.is_finite() {
+                        return Ok(());
+                    }
                     bar.finish();
-                    return Err(TrainError::NonFiniteLoss {
+                    Err(TrainError::NonFiniteLoss {
                         epoch: epoch + 1,
                         step: steps + 1,
                         value,
                         checkpoint: last.is_file().then(|| last.clone()),
-                    });
-                }
+                    })
+                };
+                let out = model.loss(images.clone(), &labels)?;
+                let value = scalar(&out.total);
+                check_finite(value)?;
                 for (name, part) in &out.parts {
                     *part_sums.entry((*name).to_string()).or_default() += scalar(part);
                 }
@@ -536,16 +531,7 @@ impl Trainer {
                             })?
                         }
                         .total;
-                        let second_value = scalar(&second);
-                        if !second_value.is_finite() {
-                            bar.finish();
-                            return Err(TrainError::NonFiniteLoss {
-                                epoch: epoch + 1,
-                                step: steps + 1,
-                                value: second_value,
-                                checkpoint: last.is_file().then(|| last.clone()),
-                            });
-                        }
+                        check_finite(scalar(&second))?;
                         let grads = GradientsParams::from_grads(second.backward(), &perturbed);
                         sam.descend(lr, perturbed, undo, grads)
                     }

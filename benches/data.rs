@@ -68,7 +68,7 @@ fn main() {
     group.bench_function("epoch_of_512", |b| {
         b.iter(|| {
             epoch += 1;
-            let loader = BatchLoader::new(
+            let loader = BatchLoader::images(
                 samples.clone(),
                 batches.clone(),
                 pipeline.clone(),

@@ -10,7 +10,10 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use metron::recipes::cgd::{CgdArgs, CgdOutcome, describe_outputs, format_table, report_json, run};
+use metron::systems::cgd::{CgdArgs, run};
+use metron::systems::retrieval::{
+    RetrievalOutcome, describe_outputs, format_table, recall_ks, report_json,
+};
 
 #[derive(Debug, Parser)]
 #[command(name = "cgd", about = "Train and evaluate CGD (Jun et al. 2019)")]
@@ -22,22 +25,16 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(&cli.args) {
-        Ok(CgdOutcome::Finished(report)) => {
-            let ks: Vec<usize> = report
-                .trained
-                .keys()
-                .filter_map(|k| k.strip_prefix("recall_at_")?.parse().ok())
-                .collect::<std::collections::BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            println!("{}", format_table(&report, &ks).trim_end());
+        Ok(RetrievalOutcome::Finished(report)) => {
+            let ks = recall_ks(&report.trained);
+            println!("{}", format_table(&report, &ks, "trained (CGD)").trim_end());
             println!("{}", describe_outputs(&report.run_dir));
             if cli.args.json {
                 println!("{}", report_json(&report));
             }
             ExitCode::SUCCESS
         }
-        Ok(CgdOutcome::Stopped {
+        Ok(RetrievalOutcome::Stopped {
             run_dir,
             epochs_done,
         }) => {

@@ -15,4 +15,4 @@ pub use metron_train as train;
 pub use metron_viz as viz;
 
 pub mod cli;
-pub mod recipes;
+pub mod systems;

@@ -41,7 +41,7 @@ use metron::losses::{
     TripletMarginLoss, TripletSelection,
 };
 use metron::optim::SamConfig;
-use metron::train::{CgdModel, CgdModelConfig, TrainModel};
+use metron::systems::cgd::{CgdModel, CgdModelConfig};
 
 /// The devices under test, by their `--device` strings.
 fn device_names() -> Vec<&'static str> {
@@ -912,7 +912,7 @@ fn sam_step(device: &Device, lr: f64, eps: f32) -> Outputs {
     let x = Tensor::<4>::from_data(normal(62, &[8, 3, 32, 32]), &ad);
     let labels: Vec<i64> = vec![0, 1, 2, 3, 0, 1, 2, 3];
     let mut sam = SamConfig::sam(0.05).init(AdamConfig::new().with_epsilon(eps).init());
-    let (m, loss) = sam.step(lr, m, |m| m.loss(x.clone(), &labels).unwrap().total);
+    let (m, loss) = sam.step(lr, m, |m| m.loss_of(x.clone(), &labels).unwrap().total);
     let mut out = vec![("loss".to_string(), vec![loss as f32])];
     // `valid` folds the last pending BatchNorm update into the running statistics (a visitor
     // alone would read them one update behind).

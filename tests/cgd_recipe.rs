@@ -7,7 +7,8 @@ use common::metron;
 use std::path::Path;
 
 use clap::Parser;
-use metron::recipes::cgd::{CgdArgs, CgdOutcome, report_json, run};
+use metron::systems::cgd::{CgdArgs, run};
+use metron::systems::retrieval::{RetrievalOutcome as CgdOutcome, report_json};
 
 #[derive(Debug, Parser)]
 struct Cli {

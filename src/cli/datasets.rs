@@ -40,12 +40,7 @@ pub enum DatasetsCommand {
 
 /// The registry at `path`, else `./datasets.toml`, else the one in metron's source tree.
 pub fn registry(path: Option<&Path>) -> Result<Registry, CliError> {
-    let path = match path {
-        Some(p) => p.to_path_buf(),
-        None if Path::new("datasets.toml").is_file() => PathBuf::from("datasets.toml"),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("datasets.toml"),
-    };
-    Registry::load(&path).map_err(|e| CliError::Usage(e.to_string()))
+    crate::systems::retrieval::load_registry(path).map_err(|e| CliError::Usage(e.to_string()))
 }
 
 /// Runs the subcommand; `Err` for a failed check carries the report already printed.

@@ -10,7 +10,9 @@ use serde_json::json;
 
 use metron_datasets::{LoaderConfig, Sample};
 use metron_metrics::{KnnOptions, Similarity, knn};
-use metron_train::{Bar, CgdModel, EmbeddedSplit, embed_samples, write_embeddings};
+use metron_train::{Bar, EmbeddedSplit, write_embeddings};
+
+use crate::systems::{LoadedModel, SYSTEMS, load_checkpoint};
 use metron_viz::{GridRow, save_retrieval_grid};
 
 use super::CliError;
@@ -88,38 +90,29 @@ fn usage(e: impl std::fmt::Display) -> CliError {
     CliError::Usage(e.to_string())
 }
 
-fn load_model(
-    checkpoint: &Path,
-    device: &str,
-) -> Result<(CgdModel, metron_train::TrainState, burn::tensor::Device), CliError> {
+/// The checkpoint's model, rebuilt by the system its recorded kind names.
+fn load_model(checkpoint: &Path, device: &str) -> Result<LoadedModel, CliError> {
     let device = metron_core::parse_device(device)?;
-    let (model, state) = CgdModel::from_checkpoint(checkpoint, &device).map_err(usage)?;
-    Ok((model, state, device))
+    Ok(load_checkpoint(checkpoint, &device, SYSTEMS)?)
 }
 
 fn embed(
-    model: &CgdModel,
-    state: &metron_train::TrainState,
+    model: &LoadedModel,
     samples: Vec<Sample>,
     batch_size: usize,
     skip_corrupt: bool,
-    device: &burn::tensor::Device,
     quiet: bool,
 ) -> Result<EmbeddedSplit, CliError> {
     let bar = Bar::new(samples.len(), "embedding", quiet);
-    let out = embed_samples(
-        model,
+    let out = model.embed_images(
         Arc::new(samples),
-        Arc::new(state.eval_pipeline.pipeline()),
-        batch_size.max(1),
+        batch_size,
         LoaderConfig {
             prefetch: 2,
             skip_corrupt,
         },
-        device,
         &bar,
-    )
-    .map_err(usage)?;
+    )?;
     bar.finish();
     Ok(out)
 }
@@ -138,14 +131,12 @@ pub fn run_embed(args: &EmbedArgs) -> Result<String, CliError> {
         (None, None) => return Err(usage("give --dataset or --csv")),
     };
     let split = data.split(&args.split).map_err(usage)?;
-    let (model, state, device) = load_model(&args.checkpoint, &args.device)?;
+    let model = load_model(&args.checkpoint, &args.device)?;
     let out = embed(
         &model,
-        &state,
         split.samples.clone(),
         args.batch_size,
         args.skip_corrupt,
-        &device,
         args.quiet,
     )?;
     for (path, why) in &out.skipped {
@@ -217,13 +208,13 @@ pub fn run_search(args: &SearchArgs) -> Result<String, CliError> {
     };
     given_label(0)?;
     let gallery = read_gallery(&args.gallery)?;
-    let (model, state, device) = load_model(&args.checkpoint, &args.device)?;
-    if gallery.embeddings.ncols() != model.config.feature_dim {
+    let model = load_model(&args.checkpoint, &args.device)?;
+    if gallery.embeddings.ncols() != model.embedding_dim {
         return Err(usage(format!(
             "{}: gallery embeddings have {} dimensions, the checkpoint's model {}",
             args.gallery.display(),
             gallery.embeddings.ncols(),
-            model.config.feature_dim
+            model.embedding_dim
         )));
     }
     let samples: Vec<Sample> = args
@@ -235,7 +226,7 @@ pub fn run_search(args: &SearchArgs) -> Result<String, CliError> {
             bbox: None,
         })
         .collect();
-    let q = embed(&model, &state, samples, 32, false, &device, args.quiet)?;
+    let q = embed(&model, samples, 32, false, args.quiet)?;
     // One extra neighbour so a query that is itself in the gallery can drop itself.
     let k = args.k.min(gallery.embeddings.nrows());
     let depth = (k + 1).min(gallery.embeddings.nrows());

@@ -44,6 +44,8 @@ pub enum Command {
 pub enum CliError {
     #[error(transparent)]
     Core(#[from] metron_core::Error),
+    #[error(transparent)]
+    System(#[from] crate::systems::SystemError),
     #[error("{context}: {source}")]
     Metrics {
         context: String,

@@ -30,7 +30,10 @@ pub use image_io::{DecodedImage, load_image};
 pub use inaturalist::{
     parse_inaturalist_json, parse_inaturalist_list, read_inaturalist_json, read_inaturalist_lists,
 };
-pub use loader::{BatchLoader, ImageBatch, LoaderConfig, augmentation_seed, decode_batch};
+pub use loader::{
+    Batch, BatchLoader, GeneratedImages, ImageBatch, ImageBatches, ImageSource, InMemoryImages,
+    LoadBatch, Loader, LoaderConfig, MakeImage, augmentation_seed, decode_batch,
+};
 pub use mat::{MAX_INFLATED, MatArray, MatData, MatFile, parse_mat, read_mat};
 pub use omniglot::read_omniglot;
 pub use registry::{CountMismatch, DatasetEntry, ExpectedCounts, READERS, Registry, check_counts};

@@ -1,16 +1,25 @@
-//! Batches of decoded, transformed images: decoded in parallel (rayon), produced ahead of the
-//! consumer by a background thread with a bounded queue.
+//! Batches for the training loop, built on a background thread with a bounded queue so that
+//! decoding overlaps the model's work.
+//!
+//! Two layers: [`Loader`] runs any [`LoadBatch`] (a system's own batch type: two views plus
+//! pair ids, images plus boxes) over the index lists of a sampler; [`ImageBatches`] is the
+//! common case, images with class labels from an [`ImageSource`]: files on disk (a
+//! `Vec<Sample>`), images held in memory ([`InMemoryImages`]: IDX arrays, composed canvases)
+//! or images made on demand ([`GeneratedImages`]). Every item draws its augmentation from
+//! [`augmentation_seed`], a pure function of (seed, epoch, position), so a resumed run sees
+//! the batches of an uninterrupted one.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::JoinHandle;
 
+use image::RgbImage;
 use rayon::prelude::*;
 
 use metron_core::{rng_from_seed, split_seed};
 
-use crate::{DatasetError, Pipeline, Result, Sample};
+use crate::{DatasetError, IdxSplit, Pipeline, Result, Sample};
 
 /// A batch ready for a network: `images` is `[len, 3, height, width]` row-major.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,7 +31,7 @@ pub struct ImageBatch {
     /// Dataset indices of the images, in batch order.
     pub indices: Vec<usize>,
     /// Images left out because they could not be decoded (only with
-    /// [`LoaderConfig::skip_corrupt`]): path and reason.
+    /// [`LoaderConfig::skip_corrupt`]): name and reason.
     pub skipped: Vec<(PathBuf, String)>,
 }
 
@@ -36,7 +45,224 @@ impl ImageBatch {
     }
 }
 
-/// How a [`BatchLoader`] works.
+/// What the training loop needs to know of any batch: how many items it holds and how many
+/// were left out, so that a short epoch is noticed.
+pub trait Batch: Send + 'static {
+    /// Items in the batch.
+    fn items(&self) -> usize;
+    /// Items of the sampler's index list left out (undecodable, with `skip_corrupt`).
+    fn skipped(&self) -> usize {
+        0
+    }
+}
+
+impl Batch for ImageBatch {
+    fn items(&self) -> usize {
+        self.len()
+    }
+
+    fn skipped(&self) -> usize {
+        self.skipped.len()
+    }
+}
+
+/// Builds the batch of a list of indices. `seeds[i]` is the random stream of item `i`
+/// ([`augmentation_seed`]); the result must depend on nothing else, for exact resume.
+pub trait LoadBatch: Send + Sync + 'static {
+    type Batch: Batch;
+
+    /// Items the indices may address (`0..len`).
+    fn len(&self) -> usize;
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn load(&self, indices: &[usize], seeds: &[u64]) -> Result<Self::Batch>;
+}
+
+/// Where the images of a split come from. An error of kind [`DatasetError::Image`] means
+/// "this item cannot be decoded" (skippable with `skip_corrupt`); any other error stops the
+/// run.
+pub trait ImageSource: Send + Sync + 'static {
+    fn len(&self) -> usize;
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Class index of item `index`.
+    fn label(&self, index: usize) -> usize;
+
+    /// Box `[x1, y1, x2, y2]` of item `index` in pixels, where the data has one.
+    fn bbox(&self, _index: usize) -> Option<[f32; 4]> {
+        None
+    }
+
+    /// The image of item `index`.
+    fn image(&self, index: usize) -> Result<RgbImage>;
+
+    /// What names item `index` in errors and skip lists: its file, or `<source>#index`.
+    fn name(&self, index: usize) -> PathBuf;
+}
+
+fn load_rgb(path: &Path) -> Result<RgbImage> {
+    let bytes = std::fs::read(path).map_err(|e| DatasetError::io(path, e))?;
+    let img = image::load_from_memory(&bytes).map_err(|e| DatasetError::Image {
+        path: path.to_path_buf(),
+        why: e.to_string(),
+    })?;
+    Ok(img.to_rgb8())
+}
+
+/// Image files on disk, decoded when loaded.
+impl ImageSource for Vec<Sample> {
+    fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    fn label(&self, index: usize) -> usize {
+        self[index].label
+    }
+
+    fn bbox(&self, index: usize) -> Option<[f32; 4]> {
+        self[index].bbox
+    }
+
+    fn image(&self, index: usize) -> Result<RgbImage> {
+        load_rgb(&self[index].path)
+    }
+
+    fn name(&self, index: usize) -> PathBuf {
+        self[index].path.clone()
+    }
+}
+
+/// Images held in memory: arrays read from IDX files, canvases composed by a system.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InMemoryImages {
+    /// Names the items in messages (`<name>#<index>`).
+    pub name: String,
+    pub images: Vec<RgbImage>,
+    pub labels: Vec<usize>,
+    /// One box per image, or none at all.
+    pub boxes: Option<Vec<[f32; 4]>>,
+}
+
+impl InMemoryImages {
+    /// `labels[i]` is the class of `images[i]`; unequal lengths are an error.
+    pub fn new(name: impl Into<String>, images: Vec<RgbImage>, labels: Vec<usize>) -> Result<Self> {
+        let name = name.into();
+        if images.len() != labels.len() {
+            return Err(DatasetError::Layout {
+                path: PathBuf::from(format!("<{name}>")),
+                what: format!("{} images but {} labels", images.len(), labels.len()),
+            });
+        }
+        Ok(InMemoryImages {
+            name,
+            images,
+            labels,
+            boxes: None,
+        })
+    }
+
+    /// The grey images of an IDX split (MNIST, Fashion-MNIST) as RGB, with their labels.
+    pub fn from_idx(name: impl Into<String>, split: &IdxSplit) -> Result<Self> {
+        let (h, w) = (split.height, split.width);
+        let images = split
+            .images
+            .chunks_exact(h * w)
+            .take(split.count)
+            .map(|grey| {
+                RgbImage::from_fn(w as u32, h as u32, |x, y| {
+                    let v = grey[y as usize * w + x as usize];
+                    image::Rgb([v, v, v])
+                })
+            })
+            .collect();
+        let labels = split.labels.iter().map(|&l| usize::from(l)).collect();
+        InMemoryImages::new(name, images, labels)
+    }
+}
+
+impl ImageSource for InMemoryImages {
+    fn len(&self) -> usize {
+        self.images.len()
+    }
+
+    fn label(&self, index: usize) -> usize {
+        self.labels[index]
+    }
+
+    fn bbox(&self, index: usize) -> Option<[f32; 4]> {
+        self.boxes.as_ref().map(|b| b[index])
+    }
+
+    fn image(&self, index: usize) -> Result<RgbImage> {
+        Ok(self.images[index].clone())
+    }
+
+    fn name(&self, index: usize) -> PathBuf {
+        PathBuf::from(format!("<{}>#{index}", self.name))
+    }
+}
+
+/// The signature of [`GeneratedImages`]' image function.
+pub type MakeImage = dyn Fn(usize) -> Result<RgbImage> + Send + Sync;
+
+/// Images made on demand by a function of the index (generated views, synthetic data): nothing
+/// is held in memory but the labels.
+#[derive(Clone)]
+pub struct GeneratedImages {
+    pub name: String,
+    pub labels: Vec<usize>,
+    make: Arc<MakeImage>,
+}
+
+impl std::fmt::Debug for GeneratedImages {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GeneratedImages")
+            .field("name", &self.name)
+            .field("len", &self.labels.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl GeneratedImages {
+    /// Item `i` is `make(i)` with class `labels[i]`; `make` must be a pure function of `i`.
+    pub fn new(
+        name: impl Into<String>,
+        labels: Vec<usize>,
+        make: impl Fn(usize) -> Result<RgbImage> + Send + Sync + 'static,
+    ) -> Self {
+        GeneratedImages {
+            name: name.into(),
+            labels,
+            make: Arc::new(make),
+        }
+    }
+}
+
+impl ImageSource for GeneratedImages {
+    fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    fn label(&self, index: usize) -> usize {
+        self.labels[index]
+    }
+
+    fn image(&self, index: usize) -> Result<RgbImage> {
+        (self.make)(index)
+    }
+
+    fn name(&self, index: usize) -> PathBuf {
+        PathBuf::from(format!("<{}>#{index}", self.name))
+    }
+}
+
+/// How a [`Loader`] works.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoaderConfig {
     /// Batches decoded ahead of the consumer (memory bound: `prefetch + 1` batches in flight).
@@ -62,19 +288,10 @@ pub fn augmentation_seed(seed: u64, epoch: u64, position: u64) -> u64 {
     split_seed(split_seed(seed, epoch), position)
 }
 
-fn load_rgb(path: &Path) -> Result<image::RgbImage> {
-    let bytes = std::fs::read(path).map_err(|e| DatasetError::io(path, e))?;
-    let img = image::load_from_memory(&bytes).map_err(|e| DatasetError::Image {
-        path: path.to_path_buf(),
-        why: e.to_string(),
-    })?;
-    Ok(img.to_rgb8())
-}
-
-/// Decodes and transforms `indices` of `samples` in parallel. Image `i` of the batch uses the
+/// Decodes and transforms `indices` of `source` in parallel. Image `i` of the batch uses the
 /// random stream `seeds[i]`.
 pub fn decode_batch(
-    samples: &[Sample],
+    source: &dyn ImageSource,
     indices: &[usize],
     seeds: &[u64],
     pipeline: &Pipeline,
@@ -84,15 +301,17 @@ pub fn decode_batch(
         .par_iter()
         .zip(seeds.par_iter())
         .map(|(&i, &seed)| {
-            let sample = samples.get(i).ok_or_else(|| DatasetError::Layout {
-                path: PathBuf::from("<batch>"),
-                what: format!(
-                    "index {i} is past the {} samples of the split",
-                    samples.len()
-                ),
-            })?;
-            let img = load_rgb(&sample.path)?;
-            Ok(pipeline.apply(img, sample.bbox, &mut rng_from_seed(seed)))
+            if i >= source.len() {
+                return Err(DatasetError::Layout {
+                    path: PathBuf::from("<batch>"),
+                    what: format!(
+                        "index {i} is past the {} samples of the split",
+                        source.len()
+                    ),
+                });
+            }
+            let img = source.image(i)?;
+            Ok(pipeline.apply(img, source.bbox(i), &mut rng_from_seed(seed)))
         })
         .collect();
     let mut batch = ImageBatch {
@@ -118,7 +337,7 @@ pub fn decode_batch(
             batch.images.reserve(indices.len() * 3 * h * w);
         } else if [h, w] != [batch.shape[2], batch.shape[3]] {
             return Err(DatasetError::Layout {
-                path: samples[i].path.clone(),
+                path: source.name(i),
                 what: format!(
                     "transformed to {h} x {w} but the batch is {} x {}: end the pipeline with a \
                      resize or crop to a fixed size",
@@ -127,34 +346,83 @@ pub fn decode_batch(
             });
         }
         batch.images.extend_from_slice(&pixels);
-        batch.labels.push(samples[i].label as i64);
+        batch.labels.push(source.label(i) as i64);
         batch.indices.push(i);
         batch.shape[0] += 1;
     }
     Ok(batch)
 }
 
-/// An iterator over the batches of one epoch, decoded on a background thread up to
-/// [`LoaderConfig::prefetch`] batches ahead. Dropping it stops the thread.
+/// Images with class labels: the [`LoadBatch`] of most retrieval systems.
+#[derive(Clone)]
+pub struct ImageBatches {
+    pub source: Arc<dyn ImageSource>,
+    pub pipeline: Arc<Pipeline>,
+    pub skip_corrupt: bool,
+}
+
+impl std::fmt::Debug for ImageBatches {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImageBatches")
+            .field("len", &self.source.len())
+            .field("skip_corrupt", &self.skip_corrupt)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ImageBatches {
+    pub fn new(source: Arc<dyn ImageSource>, pipeline: Arc<Pipeline>, skip_corrupt: bool) -> Self {
+        ImageBatches {
+            source,
+            pipeline,
+            skip_corrupt,
+        }
+    }
+}
+
+impl LoadBatch for ImageBatches {
+    type Batch = ImageBatch;
+
+    fn len(&self) -> usize {
+        self.source.len()
+    }
+
+    fn load(&self, indices: &[usize], seeds: &[u64]) -> Result<ImageBatch> {
+        decode_batch(
+            self.source.as_ref(),
+            indices,
+            seeds,
+            &self.pipeline,
+            self.skip_corrupt,
+        )
+    }
+}
+
+/// An iterator over the batches of one epoch, built on a background thread up to `prefetch`
+/// batches ahead. Dropping it stops the thread.
 #[derive(Debug)]
-pub struct BatchLoader {
-    receiver: Option<Receiver<Result<ImageBatch>>>,
+pub struct Loader<B> {
+    receiver: Option<Receiver<Result<B>>>,
     worker: Option<JoinHandle<()>>,
     remaining: usize,
     expected: usize,
 }
 
-impl BatchLoader {
-    pub fn new(
-        samples: Arc<Vec<Sample>>,
+/// The loader of images with labels.
+pub type BatchLoader = Loader<ImageBatch>;
+
+impl<B: Send + 'static> Loader<B> {
+    /// Loads `batches` (index lists) of `source` in order; the item at position `p` of the
+    /// epoch draws from `augmentation_seed(seed, epoch, p)`.
+    pub fn new<S: LoadBatch<Batch = B> + ?Sized>(
+        source: Arc<S>,
         batches: Vec<Vec<usize>>,
-        pipeline: Arc<Pipeline>,
         seed: u64,
         epoch: u64,
-        config: LoaderConfig,
+        prefetch: usize,
     ) -> Self {
         let remaining = batches.len();
-        let (tx, rx) = sync_channel(config.prefetch.max(1));
+        let (tx, rx) = sync_channel(prefetch.max(1));
         let worker = std::thread::spawn(move || {
             let mut position = 0u64;
             for indices in batches {
@@ -162,15 +430,14 @@ impl BatchLoader {
                     .map(|k| augmentation_seed(seed, epoch, position + k))
                     .collect();
                 position += indices.len() as u64;
-                let batch =
-                    decode_batch(&samples, &indices, &seeds, &pipeline, config.skip_corrupt);
+                let batch = source.load(&indices, &seeds);
                 let failed = batch.is_err();
                 if tx.send(batch).is_err() || failed {
                     return;
                 }
             }
         });
-        BatchLoader {
+        Loader {
             receiver: Some(rx),
             worker: Some(worker),
             remaining,
@@ -203,8 +470,23 @@ impl BatchLoader {
     }
 }
 
-impl Iterator for BatchLoader {
-    type Item = Result<ImageBatch>;
+impl Loader<ImageBatch> {
+    /// Images of `source` transformed by `pipeline`, with their labels.
+    pub fn images(
+        source: Arc<dyn ImageSource>,
+        batches: Vec<Vec<usize>>,
+        pipeline: Arc<Pipeline>,
+        seed: u64,
+        epoch: u64,
+        config: LoaderConfig,
+    ) -> Self {
+        let load = Arc::new(ImageBatches::new(source, pipeline, config.skip_corrupt));
+        Loader::new(load, batches, seed, epoch, config.prefetch)
+    }
+}
+
+impl<B: Send + 'static> Iterator for Loader<B> {
+    type Item = Result<B>;
 
     /// Every batch in order; an error ends the sequence. A worker that stops before the last
     /// batch is an error, never a silently shorter epoch.
@@ -225,7 +507,7 @@ impl Iterator for BatchLoader {
     }
 }
 
-impl Drop for BatchLoader {
+impl<B> Drop for Loader<B> {
     fn drop(&mut self) {
         // Closing the queue first makes a worker blocked on a full queue return.
         self.receiver.take();
@@ -286,7 +568,7 @@ mod tests {
         let samples = Arc::new(write_images(dir.path(), 6));
         let batches = vec![vec![0, 1], vec![2, 3], vec![4, 5]];
         let run = |seed| {
-            BatchLoader::new(
+            BatchLoader::images(
                 samples.clone(),
                 batches.clone(),
                 Arc::new(pipeline()),
@@ -303,7 +585,7 @@ mod tests {
         assert_ne!(a, run(10));
         // The stream of position p is independent of how the epoch is cut into batches.
         let whole = decode_batch(
-            &samples,
+            &*samples,
             &[0, 1, 2, 3, 4, 5],
             &(0..6)
                 .map(|p| augmentation_seed(9, 3, p))
@@ -349,7 +631,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut samples = write_images(dir.path(), 4);
         samples[2].path = dir.path().join("missing.png");
-        let mut loader = BatchLoader::new(
+        let mut loader = BatchLoader::images(
             Arc::new(samples),
             vec![vec![0, 1], vec![2, 3], vec![0, 1]],
             Arc::new(pipeline()),
@@ -362,7 +644,7 @@ mod tests {
         assert!(loader.next().is_none());
         // A loader dropped early joins its worker without hanging.
         let samples = Arc::new(write_images(dir.path(), 4));
-        let mut early = BatchLoader::new(
+        let mut early = BatchLoader::images(
             samples,
             vec![vec![0]; 20],
             Arc::new(pipeline()),
@@ -397,7 +679,7 @@ mod tests {
         // Sample i is 10 + i pixels wide: sample 3 is the one that panics.
         let samples = Arc::new(write_images(dir.path(), 6));
         let batches = vec![vec![0, 1], vec![2, 3], vec![4, 5]];
-        let out: Vec<Result<ImageBatch>> = BatchLoader::new(
+        let out: Vec<Result<ImageBatch>> = BatchLoader::images(
             samples,
             batches,
             Arc::new(panicking_pipeline(13)),
@@ -411,5 +693,90 @@ mod tests {
         let err = out[1].as_ref().unwrap_err().to_string();
         assert!(err.contains("after 1 of 3 batches"), "{err}");
         assert!(err.contains("transform failed on a 13-wide image"), "{err}");
+    }
+
+    /// The same pictures as files, as images in memory and as generated images: the loader
+    /// gives the same batches from all three.
+    #[test]
+    fn images_in_memory_and_generated_ones_load_like_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = write_images(dir.path(), 6);
+        let pictures: Vec<RgbImage> = files
+            .iter()
+            .map(|s| image::open(&s.path).unwrap().to_rgb8())
+            .collect();
+        let labels: Vec<usize> = files.iter().map(|s| s.label).collect();
+        let memory = InMemoryImages::new("mem", pictures.clone(), labels.clone()).unwrap();
+        let generated =
+            GeneratedImages::new("gen", labels.clone(), move |i| Ok(pictures[i].clone()));
+        let batches = vec![vec![5, 0], vec![3, 1, 2]];
+        let load = |source: Arc<dyn ImageSource>| {
+            BatchLoader::images(
+                source,
+                batches.clone(),
+                Arc::new(pipeline()),
+                4,
+                1,
+                LoaderConfig::default(),
+            )
+            .collect::<Result<Vec<_>>>()
+            .unwrap()
+        };
+        let from_files = load(Arc::new(files));
+        assert_eq!(from_files[1].labels, vec![0, 1, 2]);
+        assert_eq!(load(Arc::new(memory.clone())), from_files);
+        assert_eq!(load(Arc::new(generated)), from_files);
+        // Bad shapes and indices are errors that name the source.
+        assert!(InMemoryImages::new("mem", vec![], vec![1]).is_err());
+        let err = decode_batch(&memory, &[9], &[0], &pipeline(), false).unwrap_err();
+        assert!(err.to_string().contains("past the 6 samples"), "{err}");
+        let odd = GeneratedImages::new("odd", vec![0, 0], |i| Ok(RgbImage::new(6 + i as u32, 6)));
+        let err = decode_batch(&odd, &[0, 1], &[0, 0], &Pipeline::new(vec![]), false).unwrap_err();
+        assert!(err.to_string().contains("<odd>#1"), "{err}");
+    }
+
+    #[test]
+    fn idx_arrays_become_grey_rgb_images() {
+        let split = IdxSplit {
+            images: vec![0, 10, 20, 30, 40, 50, 60, 70],
+            labels: vec![3, 7],
+            count: 2,
+            height: 2,
+            width: 2,
+        };
+        let m = InMemoryImages::from_idx("fashion", &split).unwrap();
+        assert_eq!(m.labels, vec![3, 7]);
+        // Row-major: pixel (x 1, y 0) of image 1 is byte 4 + 1.
+        assert_eq!(m.images[1].get_pixel(1, 0).0, [50, 50, 50]);
+        assert_eq!(m.images[0].get_pixel(0, 1).0, [20, 20, 20]);
+    }
+
+    /// A system's own batch type (two "views" of each index) through the same loader.
+    #[test]
+    fn any_batch_type_flows_through_the_loader_with_its_seeds() {
+        #[derive(Debug, PartialEq)]
+        struct Pairs(Vec<(usize, u64)>);
+        impl Batch for Pairs {
+            fn items(&self) -> usize {
+                self.0.len()
+            }
+        }
+        struct MakePairs;
+        impl LoadBatch for MakePairs {
+            type Batch = Pairs;
+            fn len(&self) -> usize {
+                10
+            }
+            fn load(&self, indices: &[usize], seeds: &[u64]) -> Result<Pairs> {
+                Ok(Pairs(
+                    indices.iter().copied().zip(seeds.iter().copied()).collect(),
+                ))
+            }
+        }
+        let out: Vec<Pairs> = Loader::new(Arc::new(MakePairs), vec![vec![3, 4], vec![9]], 7, 2, 1)
+            .collect::<Result<_>>()
+            .unwrap();
+        assert_eq!(out[1].0, vec![(9, augmentation_seed(7, 2, 2))]);
+        assert_eq!(out[0].items(), 2);
     }
 }

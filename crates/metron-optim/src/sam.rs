@@ -3,6 +3,7 @@
 use std::collections::{HashMap, HashSet};
 
 use burn::module::{Module, ParamId};
+use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::Tensor;
 
@@ -158,10 +159,11 @@ impl Sam {
     }
 
     /// Second pass: undoes the ascent and steps the base optimizer from `w` with the gradients
-    /// taken at `w + e(w)`.
+    /// taken at `w + e(w)`. `lr` is one rate, or per parameter group (Burn's
+    /// `ModuleLearningRate`).
     pub fn descend<M: Module>(
         &mut self,
-        lr: f64,
+        lr: impl Into<ModuleLearningRate>,
         model: M,
         perturbation: Perturbation,
         grads: GradientsParams,

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use burn::tensor::{Device, Tensor, TensorData};
 use ndarray::Array2;
 
-use metron_datasets::{BatchLoader, ImageBatch, LoaderConfig, Pipeline, Sample};
+use metron_datasets::{BatchLoader, ImageBatch, ImageSource, LoaderConfig, Pipeline};
 
-use crate::{Bar, Result, TrainError, TrainModel};
+use crate::{Bar, EmbeddingModel, Result, TrainError};
 
 /// Embeddings of a list of samples, in sample order.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,9 +21,17 @@ pub struct EmbeddedSplit {
     pub skipped: Vec<(std::path::PathBuf, String)>,
 }
 
-/// A batch as a tensor on `device`.
+/// A batch's images as a tensor on `device`, consuming the batch.
+///
+/// # Shapes
+/// - `[B, 3, H, W]`
 pub fn batch_tensor(batch: ImageBatch, device: &Device) -> Tensor<4> {
     Tensor::from_data(TensorData::new(batch.images, batch.shape), device)
+}
+
+/// [`batch_tensor`] of a borrowed batch (a loss computed twice, as SAM does, reads it twice).
+pub fn batch_images(batch: &ImageBatch, device: &Device) -> Tensor<4> {
+    Tensor::from_data(TensorData::new(batch.images.clone(), batch.shape), device)
 }
 
 fn contiguous_batches(n: usize, batch_size: usize) -> Vec<Vec<usize>> {
@@ -34,7 +42,7 @@ fn contiguous_batches(n: usize, batch_size: usize) -> Vec<Vec<usize>> {
 }
 
 fn collect_rows(
-    samples: Arc<Vec<Sample>>,
+    samples: Arc<dyn ImageSource>,
     pipeline: Arc<Pipeline>,
     batch_size: usize,
     loader: LoaderConfig,
@@ -46,7 +54,7 @@ fn collect_rows(
     let mut data = Vec::new();
     let (mut labels, mut indices, mut skipped) = (Vec::new(), Vec::new(), Vec::new());
     let mut dim = 0;
-    for batch in BatchLoader::new(samples, batches, pipeline, 0, 0, loader) {
+    for batch in BatchLoader::images(samples, batches, pipeline, 0, 0, loader) {
         let mut batch = batch?;
         let n = batch.len() + batch.skipped.len();
         skipped.append(&mut batch.skipped);
@@ -77,11 +85,12 @@ fn collect_rows(
     })
 }
 
-/// Embeds `samples` (transformed by `pipeline`, which should be deterministic) with `model` in
-/// evaluation mode on the plain (non-autodiff) version of `device`.
-pub fn embed_samples<M: TrainModel>(
+/// Embeds the images of `samples` (files, images in memory, generated ones; transformed by
+/// `pipeline`, which should be deterministic) with `model` in evaluation mode on the plain
+/// (non-autodiff) version of `device`.
+pub fn embed_samples<M: EmbeddingModel>(
     model: &M,
-    samples: Arc<Vec<Sample>>,
+    samples: Arc<dyn ImageSource>,
     pipeline: Arc<Pipeline>,
     batch_size: usize,
     loader: LoaderConfig,
@@ -90,8 +99,30 @@ pub fn embed_samples<M: TrainModel>(
 ) -> Result<EmbeddedSplit> {
     let model = model.valid();
     let device = device.clone().inner();
+    embed_with(
+        &|images| model.embed(images),
+        samples,
+        pipeline,
+        batch_size,
+        loader,
+        &device,
+        bar,
+    )
+}
+
+/// [`embed_samples`] with any embedding function (e.g. a model loaded by kind from a
+/// checkpoint, behind a trait object), run on `device` as given.
+pub fn embed_with(
+    embed: &dyn Fn(Tensor<4>) -> Tensor<2>,
+    samples: Arc<dyn ImageSource>,
+    pipeline: Arc<Pipeline>,
+    batch_size: usize,
+    loader: LoaderConfig,
+    device: &Device,
+    bar: &Bar,
+) -> Result<EmbeddedSplit> {
     collect_rows(samples, pipeline, batch_size, loader, bar, |batch| {
-        let e = model.embed(batch_tensor(batch, &device));
+        let e = embed(batch_tensor(batch, device));
         e.into_data()
             .try_into_vec_as::<f32>()
             .map_err(|e| TrainError::Config(format!("embedding readback: {e:?}")))
@@ -101,7 +132,7 @@ pub fn embed_samples<M: TrainModel>(
 /// The baseline every learned embedding must beat: the transformed image's pixels, flattened
 /// (compared with cosine similarity like the learned embeddings).
 pub fn pixel_embeddings(
-    samples: Arc<Vec<Sample>>,
+    samples: Arc<dyn ImageSource>,
     pipeline: Arc<Pipeline>,
     batch_size: usize,
     loader: LoaderConfig,

@@ -69,7 +69,8 @@ impl TrainError {
         }
     }
 
-    pub(crate) fn run_file(path: impl Into<PathBuf>, why: impl Into<String>) -> Self {
+    /// A run file (checkpoint, config, log) that is wrong in the way `why` says.
+    pub fn run_file(path: impl Into<PathBuf>, why: impl Into<String>) -> Self {
         TrainError::RunFile {
             path: path.into(),
             why: why.into(),

@@ -1,29 +1,36 @@
-//! Training and evaluation for metron: the loop the examples configure, with a seeded data
-//! pipeline, optional SAM, per-epoch retrieval evaluation, atomic checkpoints and exact resume,
+//! Training and evaluation for metron: one loop for every system, with a seeded data pipeline
+//! (any sampler, any batch type), parameter groups, per-epoch or per-iteration schedules,
+//! gradient clipping, optional SAM, evaluation plug-ins, atomic checkpoints and exact resume,
 //! and a run directory holding the config, a JSON-lines metrics log, the report, the test
-//! embeddings, the loss / Recall@1 curves and a retrieval grid.
+//! embeddings, the loss / metric curves and a retrieval grid.
 //!
 //! The loop is metron's own rather than burn-train's `Learner`; [`Trainer`] says why.
 
 mod artifacts;
-mod cgd;
 mod checkpoint;
 mod embed;
 mod error;
+mod evaluation;
 mod model;
+mod optimizer;
 mod progress;
 mod run_dir;
 mod trainer;
 
 pub use artifacts::{write_curves, write_embeddings, write_retrieval_grid};
-pub use cgd::{CgdModel, CgdModelConfig};
 pub use checkpoint::{CheckpointBytes, read_checkpoint, save_checkpoint};
-pub use embed::{EmbeddedSplit, batch_tensor, embed_samples, pixel_embeddings};
+pub use embed::{
+    EmbeddedSplit, batch_images, batch_tensor, embed_samples, embed_with, pixel_embeddings,
+};
 pub use error::{Result, TrainError};
-pub use model::{LossOutput, TrainModel};
+pub use evaluation::{
+    EvalOutcome, Evaluated, Evaluation, RetrievalEvaluation, embedding_spread, evaluate_embeddings,
+};
+pub use model::{EmbeddingModel, LossOutput, TrainModel};
+pub use optimizer::{
+    GroupedOptimizer, LrSchedule, OptimizerSetting, ParamGroupSetting, SamSetting, StepUnit,
+    param_paths,
+};
 pub use progress::Bar;
 pub use run_dir::RunDir;
-pub use trainer::{
-    EpochRecord, Evaluated, OptimizerSetting, PipelineSpec, TrainData, TrainOutcome, TrainState,
-    Trainer, TrainerConfig, embedding_spread, evaluate_embeddings,
-};
+pub use trainer::{EpochRecord, PipelineSpec, TrainOutcome, TrainState, Trainer, TrainerConfig};

@@ -1,7 +1,9 @@
 //! What the training loop needs from a model.
 
 use burn::module::Module;
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
+
+use metron_datasets::Batch;
 
 use crate::Result;
 
@@ -14,22 +16,25 @@ pub struct LossOutput {
     pub parts: Vec<(&'static str, Tensor<1>)>,
 }
 
-/// A model the loop can train and evaluate: it computes its own loss (as burn-train's
-/// `TrainStep`), so the loop stays the same for every system.
+/// A model the loop can train: it computes its own loss from its own kind of batch (as
+/// burn-train's `TrainStep`), so the loop stays the same for every system.
 pub trait TrainModel: Module + 'static {
-    /// The loss of a batch of images with their class labels.
-    ///
-    /// # Shapes
-    /// - `images`: `[B, 3, H, W]`, `labels`: `[B]`
-    fn loss(&self, images: Tensor<4>, labels: &[i64]) -> Result<LossOutput>;
+    /// What one step consumes ([`metron_datasets::ImageBatch`] for images with class labels;
+    /// a system's own type for two views plus pair ids, images plus boxes, ...).
+    type Batch: Batch;
 
-    /// Retrieval embeddings (compared with cosine similarity).
-    ///
+    /// The loss of `batch`, computed on `device` (autodiff).
+    fn loss(&self, batch: &Self::Batch, device: &Device) -> Result<LossOutput>;
+
+    /// The configuration that rebuilds this architecture, as `{"kind": .., "config": ..}`:
+    /// stored in checkpoints so that `metron embed` and `metron search` find the system (by
+    /// `kind`) and rebuild the model without other input.
+    fn architecture(&self) -> serde_json::Value;
+}
+
+/// A model that maps images to retrieval embeddings (compared with cosine similarity).
+pub trait EmbeddingModel: Module {
     /// # Shapes
     /// - `images`: `[B, 3, H, W]` -> `[B, D]`
     fn embed(&self, images: Tensor<4>) -> Tensor<2>;
-
-    /// The configuration that rebuilds this architecture (stored in checkpoints so that
-    /// `metron embed` and `metron search` can load them without other input).
-    fn architecture(&self) -> serde_json::Value;
 }

@@ -4,13 +4,14 @@
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
+use metron_datasets::ImageBatch;
 use serde::{Deserialize, Serialize};
 
 use metron_backbones::{Architecture, BackboneEntry, ResNet, ResNetConfig};
 use metron_descriptors::{CgdHead, CgdHeadConfig};
 use metron_losses::{CgdBatchHardTripletLoss, LabelSmoothingCrossEntropy};
 
-use crate::{LossOutput, Result, TrainError, TrainModel};
+use metron_train::{EmbeddingModel, LossOutput, Result, TrainError, TrainModel, batch_images};
 
 /// Everything that defines a CGD model and its loss. Defaults are the paper's (section 4 of the
 /// seed spec): ResNet-50 with layer3 stride 1 and frozen BatchNorm, SG, 1536-d.
@@ -110,30 +111,11 @@ pub struct CgdModel {
 }
 
 impl CgdModel {
-    /// Rebuilds the model a checkpoint (`last.ckpt` / `best.ckpt`) was trained as and loads its
-    /// weights; also returns the run state (history, test-time preprocessing).
-    pub fn from_checkpoint(
-        path: &std::path::Path,
-        device: &Device,
-    ) -> Result<(CgdModel, crate::TrainState)> {
-        let ck = crate::read_checkpoint(path)?;
-        let state: crate::TrainState = ck.state(path)?;
-        let arch = &state.architecture;
-        if arch["kind"] != "cgd" {
-            return Err(TrainError::run_file(
-                path,
-                format!("holds a '{}' model, not a CGD model", arch["kind"]),
-            ));
-        }
-        let config: CgdModelConfig = serde_json::from_value(arch["config"].clone())
-            .map_err(|e| TrainError::run_file(path, format!("model config: {e}")))?;
-        let model = ck.load_model(config.init(device)?, path)?;
-        Ok((model, state))
-    }
-}
-
-impl TrainModel for CgdModel {
-    fn loss(&self, images: Tensor<4>, labels: &[i64]) -> Result<LossOutput> {
+    /// The loss of a batch of images with their class labels.
+    ///
+    /// # Shapes
+    /// - `images`: `[B, 3, H, W]`, `labels`: `[B]`
+    pub fn loss_of(&self, images: Tensor<4>, labels: &[i64]) -> Result<LossOutput> {
         let out = self.head.forward(self.backbone.features(images));
         let ce = LabelSmoothingCrossEntropy {
             epsilon: self.config.label_smoothing,
@@ -149,13 +131,23 @@ impl TrainModel for CgdModel {
             parts: vec![("cross_entropy", ce), ("triplet", triplet)],
         })
     }
+}
 
-    fn embed(&self, images: Tensor<4>) -> Tensor<2> {
-        self.head.forward(self.backbone.features(images)).embedding
+impl TrainModel for CgdModel {
+    type Batch = ImageBatch;
+
+    fn loss(&self, batch: &ImageBatch, device: &Device) -> Result<LossOutput> {
+        self.loss_of(batch_images(batch, device), &batch.labels)
     }
 
     fn architecture(&self) -> serde_json::Value {
-        serde_json::json!({ "kind": "cgd", "config": self.config })
+        serde_json::json!({ "kind": super::KIND, "config": self.config })
+    }
+}
+
+impl EmbeddingModel for CgdModel {
+    fn embed(&self, images: Tensor<4>) -> Tensor<2> {
+        self.head.forward(self.backbone.features(images)).embedding
     }
 }
 
@@ -195,7 +187,14 @@ mod tests {
         device.seed(1);
         let model = tiny(2).init(&device).unwrap();
         let x = Tensor::<4>::random([4, 3, 32, 32], burn::tensor::Distribution::Default, &device);
-        let out = model.loss(x, &[0, 0, 1, 1]).unwrap();
+        let batch = ImageBatch {
+            images: x.into_data().try_into_vec_as::<f32>().unwrap(),
+            shape: [4, 3, 32, 32],
+            labels: vec![0, 0, 1, 1],
+            indices: vec![0, 1, 2, 3],
+            skipped: vec![],
+        };
+        let out = model.loss(&batch, &device).unwrap();
         let v = |t: &Tensor<1>| t.clone().into_scalar::<f64>();
         let sum: f64 = out.parts.iter().map(|(_, t)| v(t)).sum();
         assert!((v(&out.total) - sum).abs() < 1e-6);

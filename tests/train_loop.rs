@@ -1,6 +1,6 @@
-//! The training loop end to end on a tiny synthetic image set: a resumed run ends exactly where
-//! an uninterrupted one does, a non-finite loss stops the run and leaves the last checkpoint,
-//! and the run directory holds every artefact.
+//! The training loop end to end on a tiny synthetic image set with a small CGD model: a resumed
+//! run ends exactly where an uninterrupted one does, a non-finite loss stops the run and leaves
+//! the last checkpoint, and the run directory holds every artefact.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -11,10 +11,15 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 use image::{Rgb, RgbImage};
 
-use metron_datasets::{Pipeline, Sample, Split, Transform};
+use metron::systems::cgd::{CgdModel, CgdModelConfig};
+use metron_datasets::{
+    ImageBatch, ImageBatches, LoadBatch, LoaderConfig, Pipeline, Sample, Split, Transform,
+};
+use metron_samplers::{BatchSampler, MPerClassSampler};
 use metron_train::{
-    CgdModelConfig, LossOutput, PipelineSpec, RunDir, TrainData, TrainError, TrainModel,
-    TrainState, Trainer, TrainerConfig, read_checkpoint,
+    EmbeddingModel, LossOutput, LrSchedule, OptimizerSetting, PipelineSpec, RetrievalEvaluation,
+    RunDir, SamSetting, TrainError, TrainModel, TrainOutcome, TrainState, Trainer, TrainerConfig,
+    batch_images, read_checkpoint,
 };
 
 /// Class c is a bright square at a class-specific place on a noisy background.
@@ -48,11 +53,17 @@ fn write_split(dir: &Path, name: &str, classes: usize, per_class: usize, seed: u
     }
 }
 
-fn data(dir: &Path) -> TrainData {
-    TrainData {
+struct Data {
+    train: Split,
+    test: Split,
+    train_pipeline: Pipeline,
+    test_pipeline: PipelineSpec,
+}
+
+fn data(dir: &Path) -> Data {
+    Data {
         train: write_split(dir, "train", 4, 6, 1),
         test: write_split(dir, "test", 4, 3, 2),
-        gallery: None,
         train_pipeline: Pipeline::new(vec![
             Transform::Resize { size: [18, 18] },
             Transform::RandomCrop { size: [16, 16] },
@@ -66,18 +77,64 @@ fn data(dir: &Path) -> TrainData {
     }
 }
 
+impl Data {
+    fn labels(&self) -> Vec<usize> {
+        self.train.samples.iter().map(|s| s.label).collect()
+    }
+
+    fn loader(&self) -> Arc<dyn LoadBatch<Batch = ImageBatch>> {
+        Arc::new(ImageBatches::new(
+            Arc::new(self.train.samples.clone()),
+            Arc::new(self.train_pipeline.clone()),
+            false,
+        ))
+    }
+
+    fn evaluation(&self) -> RetrievalEvaluation {
+        RetrievalEvaluation {
+            query: Arc::new(self.test.samples.clone()),
+            gallery: None,
+            pipeline: Arc::new(self.test_pipeline.pipeline()),
+            ks: vec![1, 2],
+            batch_size: 5,
+            loader: LoaderConfig::default(),
+        }
+    }
+
+    /// CGD's batches: 8 images, 2 per class.
+    fn sampler(&self) -> MPerClassSampler {
+        MPerClassSampler::new(&self.labels(), 8, 2, 5).unwrap()
+    }
+}
+
+/// Trains on `data` with CGD's batches.
+fn fit<M: TrainModel<Batch = ImageBatch> + EmbeddingModel>(
+    trainer: &Trainer,
+    model: M,
+    data: &Data,
+    device: &Device,
+) -> metron_train::Result<TrainOutcome<M>> {
+    fit_with(trainer, model, &data.sampler(), data, device)
+}
+
+fn fit_with<M: TrainModel<Batch = ImageBatch> + EmbeddingModel>(
+    trainer: &Trainer,
+    model: M,
+    sampler: &dyn BatchSampler,
+    data: &Data,
+    device: &Device,
+) -> metron_train::Result<TrainOutcome<M>> {
+    trainer.fit(model, sampler, data.loader(), &data.evaluation(), device)
+}
+
 fn trainer_config() -> TrainerConfig {
     TrainerConfig {
-        batch_size: 8,
-        samples_per_class: 2,
-        lr: 1e-3,
-        milestones: vec![2],
+        schedule: LrSchedule::MultiStep {
+            milestones: vec![2],
+            gamma: 0.1,
+        },
         seed: 5,
-        eval_batch_size: 5,
-        recall_ks: vec![1, 2],
-        grid_queries: 2,
-        grid_k: 2,
-        ..TrainerConfig::cgd(3)
+        ..TrainerConfig::new(3, OptimizerSetting::adam(0.0), 1e-3)
     }
 }
 
@@ -95,15 +152,15 @@ fn device() -> Device {
     metron_core::parse_device("cpu").unwrap().autodiff()
 }
 
-fn seeded_model(device: &Device, seed: u64) -> metron_train::CgdModel {
+fn seeded_model(device: &Device, seed: u64) -> CgdModel {
     metron_core::seeded_init(device, seed, || cgd_config().init(device)).unwrap()
 }
 
-fn fresh_model(device: &Device) -> metron_train::CgdModel {
+fn fresh_model(device: &Device) -> CgdModel {
     seeded_model(device, 5)
 }
 
-fn weights(m: &metron_train::CgdModel) -> Vec<f32> {
+fn weights(m: &CgdModel) -> Vec<f32> {
     m.backbone
         .conv1
         .weight
@@ -122,7 +179,7 @@ fn a_resumed_run_ends_with_the_same_metrics_and_weights() {
     let straight_run = RunDir::create(dir.path().join("straight"), &trainer_config()).unwrap();
     let mut straight = Trainer::new(trainer_config(), straight_run);
     straight.quiet = true;
-    let a = straight.fit(fresh_model(&device), &data, &device).unwrap();
+    let a = fit(&straight, fresh_model(&device), &data, &device).unwrap();
     assert!(a.finished);
     assert_eq!(a.state.epochs_done, 3);
     assert_eq!(a.state.history.len(), 4, "untrained + 3 epochs");
@@ -134,7 +191,7 @@ fn a_resumed_run_ends_with_the_same_metrics_and_weights() {
     );
     first.quiet = true;
     first.stop_after = Some(1);
-    let part = first.fit(fresh_model(&device), &data, &device).unwrap();
+    let part = fit(&first, fresh_model(&device), &data, &device).unwrap();
     assert!(!part.finished);
     assert_eq!(part.state.epochs_done, 1);
 
@@ -142,21 +199,13 @@ fn a_resumed_run_ends_with_the_same_metrics_and_weights() {
     let mut second = Trainer::new(trainer_config(), RunDir::open(&root).unwrap());
     second.quiet = true;
     let other = seeded_model(&device, 999);
-    let b = second.fit(other, &data, &device).unwrap();
+    let b = fit(&second, other, &data, &device).unwrap();
     assert!(b.finished);
 
     let strip = |s: &TrainState| {
         s.history
             .iter()
-            .map(|r| {
-                (
-                    r.epoch,
-                    r.loss,
-                    r.loss_parts.clone(),
-                    r.test.clone(),
-                    r.embedding_spread,
-                )
-            })
+            .map(|r| (r.epoch, r.loss, r.loss_parts.clone(), r.test.clone()))
             .collect::<Vec<_>>()
     };
     assert_eq!(strip(&a.state), strip(&b.state));
@@ -190,8 +239,9 @@ fn artefacts_land_in_the_run_directory() {
         run.clone(),
     );
     t.quiet = true;
-    let out = t.fit(fresh_model(&device), &data, &device).unwrap();
-    let emb = out.test_embeddings.unwrap().query;
+    t.eval_pipeline = Some(data.test_pipeline.clone());
+    let out = fit(&t, fresh_model(&device), &data, &device).unwrap();
+    let emb = out.last_evaluation.unwrap().embeddings.unwrap().query;
     assert_eq!(emb.embeddings.dim(), (12, 8));
     metron_train::write_curves(&run.curves_path(), &out.state.history).unwrap();
     metron_train::write_retrieval_grid(&run.grid_path(), (&emb, &data.test.samples), None, 2, 2)
@@ -205,7 +255,14 @@ fn artefacts_land_in_the_run_directory() {
     let ck = read_checkpoint(&run.best_checkpoint()).unwrap();
     let state: TrainState = ck.state(&run.best_checkpoint()).unwrap();
     assert_eq!(state.architecture["kind"], "cgd");
-    assert_eq!(state.eval_pipeline.size, [16, 16]);
+    assert_eq!(state.eval_pipeline.unwrap().size, [16, 16]);
+    // The metrics of every evaluated epoch include the embedding spread.
+    assert!(
+        state
+            .history
+            .iter()
+            .all(|r| r.test.contains_key("embedding_spread"))
+    );
     // A fresh run refuses to overwrite this one.
     assert!(RunDir::create(run.root(), &1).is_err());
 }
@@ -221,23 +278,31 @@ struct NanAfter {
 }
 
 impl TrainModel for NanAfter {
-    fn loss(&self, images: Tensor<4>, _labels: &[i64]) -> metron_train::Result<LossOutput> {
+    type Batch = ImageBatch;
+
+    fn loss(&self, batch: &ImageBatch, device: &Device) -> metron_train::Result<LossOutput> {
         let call = self.calls.fetch_add(1, Ordering::SeqCst);
         let scale = if call >= self.nan_from { f64::NAN } else { 1.0 };
-        let total = self.embed(images).square().mean().mul_scalar(scale);
+        let total = self
+            .embed(batch_images(batch, device))
+            .square()
+            .mean()
+            .mul_scalar(scale);
         Ok(LossOutput {
             total,
             parts: vec![],
         })
     }
 
+    fn architecture(&self) -> serde_json::Value {
+        serde_json::json!({"kind": "nan_after"})
+    }
+}
+
+impl EmbeddingModel for NanAfter {
     fn embed(&self, images: Tensor<4>) -> Tensor<2> {
         let [b, c, h, w] = images.dims();
         self.lin.forward(images.reshape([b, c * h * w]))
-    }
-
-    fn architecture(&self) -> serde_json::Value {
-        serde_json::json!({"kind": "nan_after"})
     }
 }
 
@@ -259,7 +324,7 @@ fn a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
         })
     })
     .unwrap();
-    let err = t.fit(model, &data, &device).unwrap_err();
+    let err = fit(&t, model, &data, &device).unwrap_err();
     match &err {
         TrainError::NonFiniteLoss {
             epoch,
@@ -306,13 +371,13 @@ fn a_loader_that_loses_its_worker_fails_fit_and_embedding() {
         run,
     );
     t.quiet = true;
-    let err = t.fit(fresh_model(&device), &data, &device).unwrap_err();
+    let err = fit(&t, fresh_model(&device), &data, &device).unwrap_err();
     let msg = err.to_string();
     assert!(msg.contains("batch loader stopped"), "{msg}");
     assert!(msg.contains("custom transform failed"), "{msg}");
 
     // Embedding a split: an error, not fewer rows.
-    let samples = Arc::new(data.train.samples.clone());
+    let samples: Arc<dyn metron_datasets::ImageSource> = Arc::new(data.train.samples.clone());
     let pipeline = Arc::new(panicking(data.test_pipeline.pipeline(), bad));
     let err = metron_train::embed_samples(
         &fresh_model(&device),
@@ -333,7 +398,7 @@ fn a_nan_in_sams_second_pass_stops_the_run() {
     let data = data(dir.path());
     let device = device();
     let config = TrainerConfig {
-        sam_rho: Some(0.05),
+        sam: Some(SamSetting::Sam { rho: 0.05 }),
         evaluate_untrained: false,
         ..trainer_config()
     };
@@ -349,7 +414,7 @@ fn a_nan_in_sams_second_pass_stops_the_run() {
         })
     })
     .unwrap();
-    match t.fit(model, &data, &device).unwrap_err() {
+    match fit(&t, model, &data, &device).unwrap_err() {
         TrainError::NonFiniteLoss { epoch, step, .. } => assert_eq!((epoch, step), (1, 1)),
         other => panic!("expected NonFiniteLoss, got {other}"),
     }
@@ -364,22 +429,26 @@ struct BnOnPixels {
 }
 
 impl TrainModel for BnOnPixels {
-    fn loss(&self, images: Tensor<4>, _labels: &[i64]) -> metron_train::Result<LossOutput> {
+    type Batch = ImageBatch;
+
+    fn loss(&self, batch: &ImageBatch, device: &Device) -> metron_train::Result<LossOutput> {
         Ok(LossOutput {
-            total: self.embed(images).square().mean(),
+            total: self.embed(batch_images(batch, device)).square().mean(),
             parts: vec![],
         })
     }
 
+    fn architecture(&self) -> serde_json::Value {
+        serde_json::json!({"kind": "bn_on_pixels"})
+    }
+}
+
+impl EmbeddingModel for BnOnPixels {
     fn embed(&self, images: Tensor<4>) -> Tensor<2> {
         let [b, c, h, w] = images.dims();
         let x = images.reshape([b, c * h * w]);
         self.lin
             .forward(metron_ops::batch_norm::batch_norm_forward(&self.bn, x))
-    }
-
-    fn architecture(&self) -> serde_json::Value {
-        serde_json::json!({"kind": "bn_on_pixels"})
     }
 }
 
@@ -391,7 +460,7 @@ fn sams_second_pass_leaves_batch_norm_statistics_alone_unless_asked() {
     let running_mean = |sam_rho: Option<f64>, second_pass_updates: bool, name: &str| {
         let config = TrainerConfig {
             epochs: 1,
-            sam_rho,
+            sam: sam_rho.map(|rho| SamSetting::Sam { rho }),
             sam_second_pass_updates_batch_norm: second_pass_updates,
             evaluate_untrained: false,
             ..trainer_config()
@@ -406,7 +475,7 @@ fn sams_second_pass_leaves_batch_norm_statistics_alone_unless_asked() {
             })
         })
         .unwrap();
-        let out = t.fit(model, &data, &device).unwrap();
+        let out = fit(&t, model, &data, &device).unwrap();
         out.model
             .bn
             .running_mean
@@ -428,13 +497,13 @@ fn any_sampler_and_adamw_train_and_resume_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let data = data(dir.path());
     let device = device();
-    let labels: Vec<usize> = data.train.samples.iter().map(|s| s.label).collect();
+    let labels = data.labels();
     let sampler = metron_samplers::ClassContiguousSampler::new(&labels, 8, 4, 3).unwrap();
     let config = TrainerConfig {
         optimizer: metron_train::OptimizerSetting::adamw(0.05),
         ..trainer_config()
     };
-    let run = |name: &str, stop_after: Option<usize>, model: metron_train::CgdModel| {
+    let run = |name: &str, stop_after: Option<usize>, model: CgdModel| {
         let root = dir.path().join(name);
         let run_dir = if root.exists() {
             RunDir::open(&root).unwrap()
@@ -444,7 +513,7 @@ fn any_sampler_and_adamw_train_and_resume_exactly() {
         let mut t = Trainer::new(config.clone(), run_dir);
         t.quiet = true;
         t.stop_after = stop_after;
-        t.fit_with_sampler(model, &sampler, &data, &device).unwrap()
+        fit_with(&t, model, &sampler, &data, &device).unwrap()
     };
     let straight = run("straight", None, fresh_model(&device));
     assert!(straight.finished);
@@ -453,7 +522,7 @@ fn any_sampler_and_adamw_train_and_resume_exactly() {
     assert!(resumed.finished);
     assert_eq!(weights(&straight.model), weights(&resumed.model));
     assert_ne!(weights(&straight.model), weights(&fresh_model(&device)));
-    let test = |o: &metron_train::TrainOutcome<metron_train::CgdModel>| {
+    let test = |o: &TrainOutcome<CgdModel>| {
         o.state
             .history
             .iter()
@@ -473,8 +542,6 @@ fn any_sampler_and_adamw_train_and_resume_exactly() {
         config.clone(),
         RunDir::create(dir.path().join("bad"), &config).unwrap(),
     );
-    let err = t
-        .fit_with_sampler(fresh_model(&device), &too_big, &data, &device)
-        .unwrap_err();
+    let err = fit_with(&t, fresh_model(&device), &too_big, &data, &device).unwrap_err();
     assert!(err.to_string().contains("past the 24 samples"), "{err}");
 }

@@ -2,22 +2,23 @@
 //! preset plus flags), train in a run directory, and report Recall@K of the trained network
 //! beside the untrained network and raw pixels.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use metron_backbones::{LoadMode, load_pytorch_any_layout};
-use metron_datasets::{Dataset, LoaderConfig, Pipeline, Split, Transform, check_counts};
-use metron_train::{
-    Bar, CgdModel, CgdModelConfig, PipelineSpec, RunDir, TrainData, Trainer, TrainerConfig,
-    evaluate_embeddings, pixel_embeddings, write_curves, write_embeddings, write_retrieval_grid,
-};
+use metron_datasets::{Pipeline, Transform};
+use metron_samplers::MPerClassSampler;
+use metron_train::{LrSchedule, OptimizerSetting, PipelineSpec, RunDir, SamSetting, TrainerConfig};
 
-use crate::cli::CliError;
+use super::{CgdModel, CgdModelConfig};
+use crate::systems::SystemError;
+use crate::systems::retrieval::{
+    DataSource, RetrievalJob, RetrievalOutcome, RetrievalSettings, free_run_dir, load_registry,
+    refuse_flags_on_resume, train_and_report,
+};
 
 /// Starting points for every setting; each one can be overridden by its flag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
@@ -185,11 +186,7 @@ impl CgdArgs {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CgdRunConfig {
-    pub dataset: String,
-    pub root: PathBuf,
-    /// The CSV the data came from (`--csv`), read directly rather than through the registry.
-    #[serde(default)]
-    pub csv: Option<PathBuf>,
+    pub data: DataSource,
     pub preset: Preset,
     pub image_size: u32,
     pub resize_size: u32,
@@ -198,17 +195,33 @@ pub struct CgdRunConfig {
     pub std: [f32; 3],
     pub pretrained: Option<PathBuf>,
     pub model: CgdModelConfig,
+    pub batch_size: usize,
+    /// Images per class in a batch (the M-per-class sampler).
+    pub samples_per_class: usize,
     pub trainer: TrainerConfig,
+    pub evaluation: RetrievalSettings,
+}
+
+/// CGD's training recipe (section 4.4 of the seed spec) for `epochs` epochs: Adam (PyTorch's
+/// defaults) at 1e-4, divided by 10 at 60% and 80% of the epochs.
+pub fn paper_trainer(epochs: usize) -> TrainerConfig {
+    TrainerConfig {
+        schedule: LrSchedule::MultiStep {
+            milestones: vec![epochs * 6 / 10, epochs * 8 / 10],
+            gamma: 0.1,
+        },
+        ..TrainerConfig::new(epochs, OptimizerSetting::adam(0.0), 1e-4)
+    }
 }
 
 impl CgdRunConfig {
     /// The preset with the flags applied, for `num_classes` training classes.
-    pub fn resolve(args: &CgdArgs, root: PathBuf, num_classes: usize) -> Self {
-        let dataset = args.dataset();
+    pub fn resolve(args: &CgdArgs, data: DataSource, num_classes: usize) -> Self {
         let preset = args.preset.unwrap_or(Preset::Cpu);
         let mut model = CgdModelConfig::paper(num_classes);
         let epochs;
         let mut trainer;
+        let mut batch_size = 128;
         let (image_size, resize_size, flip);
         match preset {
             Preset::Cpu => {
@@ -219,19 +232,20 @@ impl CgdRunConfig {
                 model.frozen_batch_norm = false;
                 model.feature_dim = 128;
                 epochs = args.epochs.unwrap_or(12);
-                trainer = TrainerConfig::cgd(epochs);
-                trainer.batch_size = 64;
+                trainer = paper_trainer(epochs);
+                batch_size = 64;
                 trainer.lr = 1e-3;
-                trainer.eval_batch_size = 128;
                 (image_size, resize_size) = (64, 72);
-                flip = dataset != "omniglot";
+                flip = data.dataset != "omniglot";
             }
             Preset::Paper => {
                 epochs = args.epochs.unwrap_or(20);
-                trainer = TrainerConfig::cgd(epochs);
+                trainer = paper_trainer(epochs);
                 (image_size, resize_size, flip) = (224, 252, true);
             }
         }
+        let mut evaluation = RetrievalSettings::new(vec![1, 2, 4, 8]);
+        let mut samples_per_class = 4;
         set(&args.backbone, &mut model.backbone);
         set(&args.base_width, &mut model.base_width);
         set(&args.gd_config, &mut model.descriptors);
@@ -241,14 +255,20 @@ impl CgdRunConfig {
         set(&args.margin, &mut model.margin);
         set(&args.frozen_batch_norm, &mut model.frozen_batch_norm);
         set(&args.layer3_stride_1, &mut model.layer3_stride_1);
-        set(&args.batch_size, &mut trainer.batch_size);
-        set(&args.samples_per_class, &mut trainer.samples_per_class);
+        set(&args.batch_size, &mut batch_size);
+        set(&args.samples_per_class, &mut samples_per_class);
         set(&args.lr, &mut trainer.lr);
-        set(&args.milestones, &mut trainer.milestones);
+        if let (Some(m), LrSchedule::MultiStep { milestones, .. }) =
+            (&args.milestones, &mut trainer.schedule)
+        {
+            *milestones = m.clone();
+        }
         set(&args.seed, &mut trainer.seed);
-        set(&args.recalls, &mut trainer.recall_ks);
-        trainer.sam_rho = args.sam_rho.or(trainer.sam_rho);
-        trainer.skip_corrupt = args.skip_corrupt;
+        set(&args.recalls, &mut evaluation.recall_ks);
+        if let Some(rho) = args.sam_rho {
+            trainer.sam = Some(SamSetting::Sam { rho });
+        }
+        evaluation.skip_corrupt = args.skip_corrupt;
         let image_size = args.image_size.unwrap_or(image_size);
         let resize_size = args.resize_size.unwrap_or(if args.image_size.is_some() {
             image_size * 9 / 8
@@ -260,9 +280,7 @@ impl CgdRunConfig {
             .map(|p| (p.mean, p.std))
             .unwrap_or((metron_core::IMAGENET_MEAN, metron_core::IMAGENET_STD));
         CgdRunConfig {
-            dataset: dataset.clone(),
-            root,
-            csv: args.csv.clone(),
+            data,
             preset,
             image_size,
             resize_size,
@@ -271,7 +289,10 @@ impl CgdRunConfig {
             std,
             pretrained: args.pretrained.clone(),
             model,
+            batch_size,
+            samples_per_class,
             trainer,
+            evaluation,
         }
     }
 
@@ -302,7 +323,7 @@ impl CgdRunConfig {
     /// size, augmentation).
     pub fn setup(&self) -> serde_json::Value {
         json!({
-            "dataset": self.dataset,
+            "dataset": self.data.dataset,
             "backbone": format!("{} (base width {}{}{})", self.model.backbone, self.model.base_width,
                 if self.model.layer3_stride_1 { ", layer3 stride 1" } else { "" },
                 match &self.pretrained { Some(_) => ", pretrained", None => ", random init" }),
@@ -312,7 +333,7 @@ impl CgdRunConfig {
             "augmentation": format!("resize {r}x{r}, random crop {s}x{s}{}", if self.flip { ", horizontal flip" } else { "" },
                 r = self.resize_size, s = self.image_size),
             "epochs": self.trainer.epochs,
-            "batch_size": self.trainer.batch_size,
+            "batch_size": self.batch_size,
         })
     }
 }
@@ -323,37 +344,6 @@ fn set<T: Clone>(flag: &Option<T>, into: &mut T) {
     }
 }
 
-/// Recall@K of the three embeddings a run compares.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CgdReport {
-    pub trained: BTreeMap<String, f64>,
-    pub untrained: BTreeMap<String, f64>,
-    pub pixels: BTreeMap<String, f64>,
-    pub best_epoch: Option<(usize, f64)>,
-    pub setup: serde_json::Value,
-    pub run_dir: PathBuf,
-    pub seconds: f64,
-}
-
-/// What [`run`] ended with.
-#[derive(Debug)]
-pub enum CgdOutcome {
-    Finished(Box<CgdReport>),
-    /// Stopped early by `--stop-after`; resume from the run directory.
-    Stopped {
-        run_dir: PathBuf,
-        epochs_done: usize,
-    },
-}
-
-fn train_error(e: metron_train::TrainError) -> CliError {
-    CliError::Usage(e.to_string())
-}
-
-fn split<'a>(data: &'a Dataset, name: &str) -> Result<&'a Split, CliError> {
-    data.split(name).map_err(|e| CliError::Usage(e.to_string()))
-}
-
 /// torchvision ResNet weights into the backbone, keys renamed by the backbone table's map:
 /// every backbone tensor must come from the file, and only the ImageNet classifier (`fc.`)
 /// may go unused. Nested (`state_dict`, `model`) and DataParallel (`module.`) layouts are
@@ -362,7 +352,7 @@ fn load_pretrained(
     backbone: metron_backbones::ResNet,
     entry: &metron_backbones::BackboneEntry,
     path: &Path,
-) -> Result<(metron_backbones::ResNet, metron_backbones::LoadReport), CliError> {
+) -> Result<(metron_backbones::ResNet, metron_backbones::LoadReport), SystemError> {
     let keys = (entry.key_map)();
     let keys: Vec<(&str, &str)> = keys.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
     load_pytorch_any_layout(
@@ -371,74 +361,36 @@ fn load_pretrained(
         &keys,
         LoadMode::StrictIgnoringUnused(&["fc."]),
     )
-    .map_err(|e| CliError::Usage(format!("--pretrained: {e}")))
-}
-
-fn free_run_dir(dataset: &str) -> PathBuf {
-    let base = PathBuf::from("runs").join(format!("cgd-{dataset}"));
-    (1..)
-        .map(|i| {
-            if i == 1 {
-                base.clone()
-            } else {
-                PathBuf::from(format!("{}-{i}", base.display()))
-            }
-        })
-        .find(|p| !p.join("config.json").exists())
-        .expect("an unused run directory name")
+    .map_err(|source| SystemError::Pretrained {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Trains and evaluates a CGD model as `args` say.
-pub fn run(args: &CgdArgs) -> Result<CgdOutcome, CliError> {
+pub fn run(args: &CgdArgs) -> Result<RetrievalOutcome, SystemError> {
     let started = std::time::Instant::now();
-    let registry = crate::cli::datasets::registry(args.registry.as_deref())?;
-    let read = |dataset: &str, root: &Path, csv: Option<&Path>| {
-        match csv {
-            Some(file) => metron_datasets::read_csv(file),
-            None => registry.read(dataset, Some(root)),
-        }
-        .map_err(|e| CliError::Usage(e.to_string()))
-    };
+    let registry = load_registry(args.registry.as_deref())?;
     let (config, existing, data) = match &args.resume {
         Some(dir) => {
-            let given = args.configuration_flags();
-            if !given.is_empty() {
-                return Err(CliError::Usage(format!(
-                    "--resume continues {} with its stored configuration (config.json); {} would \
-                     be ignored: drop {} or start a new run",
-                    dir.display(),
-                    given.join(", "),
-                    if given.len() == 1 { "it" } else { "them" }
-                )));
-            }
-            let run = RunDir::open(dir).map_err(train_error)?;
-            let config: CgdRunConfig = run.read_config().map_err(train_error)?;
-            let data = read(&config.dataset, &config.root, config.csv.as_deref())?;
+            refuse_flags_on_resume(dir, &args.configuration_flags())?;
+            let run = RunDir::open(dir)?;
+            let config: CgdRunConfig = run.read_config()?;
+            let data = config.data.read(&registry, args.quiet)?;
             (config, Some(run), data)
         }
         None => {
-            let root = match &args.csv {
-                Some(csv) => csv.parent().unwrap_or(Path::new(".")).to_path_buf(),
-                None => registry
-                    .root(&args.dataset(), args.root.as_deref())
-                    .map_err(|e| CliError::Usage(e.to_string()))?,
-            };
-            let data = read(&args.dataset(), &root, args.csv.as_deref())?;
+            let data = DataSource::resolve(
+                &registry,
+                &args.dataset(),
+                args.root.as_deref(),
+                args.csv.as_deref(),
+            )?;
+            let splits = data.read(&registry, args.quiet)?;
             // The class count fixes the classifier's width.
-            let classes = split(&data, "train")?.classes_present();
-            (CgdRunConfig::resolve(args, root, classes), None, data)
+            let classes = splits.train.classes_present();
+            (CgdRunConfig::resolve(args, data, classes), None, splits)
         }
-    };
-    if let (None, Ok(entry)) = (&config.csv, registry.entry(&config.dataset)) {
-        for m in check_counts(&data, entry) {
-            eprintln!("warning: {}", m);
-        }
-    }
-    let train = split(&data, "train")?.clone();
-    // In-shop is evaluated as query -> gallery; the others by self-retrieval on `test`.
-    let (test, gallery) = match data.split("query") {
-        Ok(query) => (query.clone(), Some(split(&data, "gallery")?.clone())),
-        Err(_) => (split(&data, "test")?.clone(), None),
     };
     if config.preset == Preset::Paper && config.pretrained.is_none() && !args.quiet {
         eprintln!(
@@ -449,15 +401,14 @@ pub fn run(args: &CgdArgs) -> Result<CgdOutcome, CliError> {
 
     let device = metron_core::parse_device(&args.device)?.autodiff();
     let mut model: CgdModel =
-        metron_core::seeded_init(&device, config.trainer.seed, || config.model.init(&device))
-            .map_err(train_error)?;
+        metron_core::seeded_init(&device, config.trainer.seed, || config.model.init(&device))?;
     // The pretrained weights start every run that has no checkpoint yet, a resumed one too
     // (stopped before its first epoch ended); a checkpoint replaces them in `fit`.
     let has_checkpoint = existing
         .as_ref()
         .is_some_and(|run| run.last_checkpoint().is_file());
     if let (Some(path), false) = (&config.pretrained, has_checkpoint) {
-        let entry = config.model.backbone_entry().map_err(train_error)?;
+        let entry = config.model.backbone_entry()?;
         let (backbone, report) = load_pretrained(model.backbone, entry, path)?;
         model.backbone = backbone;
         if !args.quiet {
@@ -473,162 +424,41 @@ pub fn run(args: &CgdArgs) -> Result<CgdOutcome, CliError> {
             );
         }
     }
-    // The run directory is made only once the configuration has built a model and its
-    // pretrained weights have loaded: a failed start leaves nothing behind.
+    let labels: Vec<usize> = data.train.samples.iter().map(|s| s.label).collect();
+    let sampler = MPerClassSampler::new(
+        &labels,
+        config.batch_size,
+        config.samples_per_class,
+        config.trainer.seed,
+    )?;
+    // The run directory is made only once the configuration has built a model, its
+    // pretrained weights have loaded and its sampler exists: a failed start leaves nothing.
     let run = match existing {
         Some(run) => run,
         None => {
             let dir = args
                 .run_dir
                 .clone()
-                .unwrap_or_else(|| free_run_dir(&args.dataset()));
-            RunDir::create(&dir, &config).map_err(train_error)?
+                .unwrap_or_else(|| free_run_dir(super::KIND, &args.dataset()));
+            RunDir::create(&dir, &config)?
         }
     };
-
-    let train_data = TrainData {
-        train,
-        test,
-        gallery,
-        train_pipeline: config.train_pipeline(),
-        test_pipeline: config.test_pipeline(),
-    };
-    let mut trainer = Trainer::new(config.trainer.clone(), run.clone());
-    trainer.quiet = args.quiet;
-    trainer.stop_after = args.stop_after;
-    let outcome = trainer
-        .fit(model, &train_data, &device)
-        .map_err(train_error)?;
-    if !outcome.finished {
-        return Ok(CgdOutcome::Stopped {
-            run_dir: run.root().to_path_buf(),
-            epochs_done: outcome.state.epochs_done,
-        });
-    }
-    let history = &outcome.state.history;
-    let trained = history.last().map(|r| r.test.clone()).unwrap_or_default();
-    let untrained = history
-        .iter()
-        .find(|r| r.epoch == 0)
-        .map(|r| r.test.clone())
-        .unwrap_or_default();
-
-    let loader = LoaderConfig {
-        prefetch: config.trainer.prefetch,
-        skip_corrupt: config.trainer.skip_corrupt,
-    };
-    let test_samples = Arc::new(train_data.test.samples.clone());
-    let gallery_samples = train_data
-        .gallery
-        .as_ref()
-        .map(|g| Arc::new(g.samples.clone()));
-    let test_pipeline = Arc::new(train_data.test_pipeline.pipeline());
-    let pixels_of = |samples: &Arc<Vec<metron_datasets::Sample>>| {
-        let bar = Bar::new(samples.len(), "raw pixels", args.quiet);
-        let out = pixel_embeddings(samples.clone(), test_pipeline.clone(), 256, loader, &bar);
-        bar.finish();
-        out.map_err(train_error)
-    };
-    let pixel_query = pixels_of(&test_samples)?;
-    let pixel_gallery = gallery_samples.as_ref().map(pixels_of).transpose()?;
-    let bar = Bar::new(pixel_query.labels.len(), "retrieval (kNN)", args.quiet);
-    let pixels = evaluate_embeddings(
-        &pixel_query,
-        pixel_gallery.as_ref(),
-        &config.trainer.recall_ks,
-        &bar,
-    )
-    .map_err(train_error)?;
-    bar.finish();
-
-    let embedded = match outcome.test_embeddings {
-        Some(e) => e,
-        None => {
-            let embed = |samples: &Arc<Vec<metron_datasets::Sample>>| {
-                let bar = Bar::new(samples.len(), "embedding", args.quiet);
-                let e = metron_train::embed_samples(
-                    &outcome.model,
-                    samples.clone(),
-                    test_pipeline.clone(),
-                    config.trainer.eval_batch_size,
-                    loader,
-                    &device,
-                    &bar,
-                );
-                bar.finish();
-                e.map_err(train_error)
-            };
-            metron_train::Evaluated {
-                query: embed(&test_samples)?,
-                gallery: gallery_samples.as_ref().map(embed).transpose()?,
-            }
-        }
-    };
-    write_embeddings(&run.embeddings_path(), &run.labels_path(), &embedded.query)
-        .map_err(train_error)?;
-    write_curves(&run.curves_path(), history).map_err(train_error)?;
-    write_retrieval_grid(
-        &run.grid_path(),
-        (&embedded.query, &train_data.test.samples),
-        embedded
-            .gallery
-            .as_ref()
-            .zip(train_data.gallery.as_ref())
-            .map(|(e, g)| (e, g.samples.as_slice())),
-        config.trainer.grid_queries,
-        config.trainer.grid_k,
-    )
-    .map_err(train_error)?;
-    let report = CgdReport {
-        trained,
-        untrained,
-        pixels,
-        best_epoch: outcome.state.best,
-        setup: config.setup(),
-        run_dir: run.root().to_path_buf(),
-        seconds: started.elapsed().as_secs_f64(),
-    };
-    run.write_json(&run.report_path(), &report)
-        .map_err(train_error)?;
-    Ok(CgdOutcome::Finished(Box::new(report)))
-}
-
-/// The report as a table: one row per embedding, one column per Recall@K.
-pub fn format_table(report: &CgdReport, ks: &[usize]) -> String {
-    let mut out = format!("{:<24}", "Recall@K (%)");
-    for k in ks {
-        out.push_str(&format!("{:>8}", format!("R@{k}")));
-    }
-    out.push('\n');
-    for (name, values) in [
-        ("trained (CGD)", &report.trained),
-        ("untrained network", &report.untrained),
-        ("raw pixels", &report.pixels),
-    ] {
-        out.push_str(&format!("{name:<24}"));
-        for k in ks {
-            match values.get(&format!("recall_at_{k}")) {
-                Some(v) => out.push_str(&format!("{:>8.2}", 100.0 * v)),
-                None => out.push_str(&format!("{:>8}", "-")),
-            }
-        }
-        out.push('\n');
-    }
-    out
-}
-
-/// The JSON object `--json` prints: `trained`, `untrained`, `pixels` (each with
-/// `recall_at_K`), plus the setup and run directory.
-pub fn report_json(report: &CgdReport) -> serde_json::Value {
-    serde_json::to_value(report).unwrap_or_else(|_| json!({}))
-}
-
-/// Where to look for the files of a finished run.
-pub fn describe_outputs(run_dir: &Path) -> String {
-    format!(
-        "run directory {}: report.json, metrics.jsonl, curves.png, retrieval_grid.png, \
-         embeddings.npy, checkpoints/{{last,best}}.ckpt",
-        run_dir.display()
+    train_and_report(
+        RetrievalJob {
+            run,
+            trainer: config.trainer.clone(),
+            model,
+            sampler: &sampler,
+            data: &data,
+            train_pipeline: config.train_pipeline(),
+            test_pipeline: config.test_pipeline(),
+            settings: &config.evaluation,
+            setup: config.setup(),
+            quiet: args.quiet,
+            stop_after: args.stop_after,
+            started,
+        },
+        &device,
     )
 }
 
@@ -645,7 +475,12 @@ mod tests {
 
     fn resolve(argv: &[&str]) -> CgdRunConfig {
         let args = Cli::parse_from(std::iter::once("cgd").chain(argv.iter().copied())).args;
-        CgdRunConfig::resolve(&args, PathBuf::from("root"), 98)
+        let data = DataSource {
+            dataset: args.dataset(),
+            root: PathBuf::from("root"),
+            csv: None,
+        };
+        CgdRunConfig::resolve(&args, data, 98)
     }
 
     /// `--preset paper` is section 4 of the seed spec, setting by setting.
@@ -665,7 +500,7 @@ mod tests {
             (0.1, 0.5, 0.1)
         );
         let t = &c.trainer;
-        assert_eq!((t.batch_size, t.samples_per_class), (128, 4));
+        assert_eq!((c.batch_size, c.samples_per_class), (128, 4));
         assert_eq!(
             t.optimizer,
             metron_train::OptimizerSetting::Adam {
@@ -675,9 +510,18 @@ mod tests {
             },
             "PyTorch's Adam defaults, not Burn's (epsilon 1e-5)"
         );
-        assert_eq!((t.lr, t.epochs, t.gamma), (1e-4, 20, 0.1));
-        assert_eq!(t.milestones, vec![12, 16]);
-        assert_eq!(t.sam_rho, None);
+        assert_eq!((t.lr, t.epochs), (1e-4, 20));
+        assert_eq!(
+            t.schedule,
+            LrSchedule::MultiStep {
+                milestones: vec![12, 16],
+                gamma: 0.1
+            }
+        );
+        assert_eq!(t.schedule_unit, metron_train::StepUnit::Epoch);
+        assert!(t.param_groups.is_empty() && t.clip_grad_norm.is_none());
+        assert_eq!(t.sam, None);
+        assert_eq!(c.evaluation.recall_ks, vec![1, 2, 4, 8]);
         assert_eq!((c.resize_size, c.image_size, c.flip), (252, 224, true));
         // Normalisation and checkpoint keys come from the backbone table.
         let entry = metron_backbones::backbone_entry("resnet50").unwrap();
@@ -735,21 +579,28 @@ mod tests {
             (c.model.descriptors.as_str(), c.model.feature_dim),
             ("MG", 512)
         );
-        assert_eq!((c.trainer.batch_size, c.trainer.samples_per_class), (64, 8));
+        assert_eq!((c.batch_size, c.samples_per_class), (64, 8));
         assert_eq!((c.trainer.lr, c.trainer.epochs), (0.001, 30));
-        assert_eq!(c.trainer.milestones, vec![10, 20]);
+        let milestones = |c: &CgdRunConfig| match &c.trainer.schedule {
+            LrSchedule::MultiStep { milestones, .. } => milestones.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(milestones(&c), vec![10, 20]);
         assert_eq!(
             (c.model.label_smoothing, c.model.temperature, c.model.margin),
             (0.2, 1.0, 0.2)
         );
         assert!(!c.model.frozen_batch_norm && !c.model.layer3_stride_1 && !c.flip);
-        assert_eq!((c.trainer.sam_rho, c.trainer.seed), (Some(0.05), 7));
+        assert_eq!(
+            (c.trainer.sam, c.trainer.seed),
+            (Some(SamSetting::Sam { rho: 0.05 }), 7)
+        );
         // A new --image-size keeps CGD's 9/8 resize-then-crop ratio unless --resize-size is given.
         assert_eq!((c.image_size, c.resize_size), (128, 144));
-        assert_eq!(c.trainer.recall_ks, vec![1, 10]);
+        assert_eq!(c.evaluation.recall_ks, vec![1, 10]);
         // Milestones follow --epochs when not given.
         let c = resolve(&["--preset", "paper", "--epochs", "10"]);
-        assert_eq!(c.trainer.milestones, vec![6, 8]);
+        assert_eq!(milestones(&c), vec![6, 8]);
     }
 
     #[test]

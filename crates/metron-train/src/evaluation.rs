@@ -1,0 +1,263 @@
+//! Evaluation plug-ins: what the loop measures after an epoch. A system picks the evaluation
+//! its paper reports ([`RetrievalEvaluation`]: Recall@K, MAP@R, NMI of embedded images;
+//! cross-view and localisation evaluations implement the same trait).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use burn::tensor::Device;
+
+use metron_datasets::{ImageSource, LoaderConfig, Pipeline};
+use metron_metrics::{RetrievalConfig, evaluate_retrieval};
+
+use crate::embed::{EmbeddedSplit, embed_samples};
+use crate::{Bar, EmbeddingModel, Result};
+
+/// What one evaluation measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalOutcome {
+    /// `metric name -> value` (one line of `metrics.jsonl` holds them under `test`).
+    pub metrics: BTreeMap<String, f64>,
+    /// The embeddings it computed, where it embeds (for the run's embedding file and grid).
+    pub embeddings: Option<Evaluated>,
+    /// Items that could not be decoded and were left out.
+    pub items_skipped: usize,
+}
+
+/// The embeddings one evaluation computed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluated {
+    pub query: EmbeddedSplit,
+    /// `None` for self-retrieval.
+    pub gallery: Option<EmbeddedSplit>,
+}
+
+/// What the loop measures after an epoch (and before the first, for the untrained baseline).
+pub trait Evaluation<M> {
+    /// The metric that picks `best.ckpt` (larger is better), e.g. `recall_at_1`.
+    fn primary_metric(&self) -> &str;
+
+    /// Evaluates `model` (in evaluation mode on the plain version of `device`).
+    fn evaluate(&self, model: &M, device: &Device, quiet: bool) -> Result<EvalOutcome>;
+
+    /// The epoch line's summary of `metrics`, plus warnings worth a line of their own.
+    fn summary(&self, metrics: &BTreeMap<String, f64>) -> String;
+}
+
+/// Retrieval by cosine similarity of embedded images: each query against the others
+/// (self-retrieval), or the queries searched in a gallery (In-shop). Reports `recall_at_K`,
+/// the other retrieval metrics of [`metron_metrics::evaluate_retrieval`] and
+/// `embedding_spread` (see [`embedding_spread`]).
+#[derive(Clone)]
+pub struct RetrievalEvaluation {
+    pub query: Arc<dyn ImageSource>,
+    pub gallery: Option<Arc<dyn ImageSource>>,
+    /// The test-time transform (deterministic).
+    pub pipeline: Arc<Pipeline>,
+    pub ks: Vec<usize>,
+    pub batch_size: usize,
+    pub loader: LoaderConfig,
+}
+
+impl std::fmt::Debug for RetrievalEvaluation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RetrievalEvaluation")
+            .field("queries", &self.query.len())
+            .field("gallery", &self.gallery.as_ref().map(|g| g.len()))
+            .field("ks", &self.ks)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RetrievalEvaluation {
+    /// Embeds the query (and gallery) images with `model`.
+    pub fn embed<M: EmbeddingModel>(
+        &self,
+        model: &M,
+        device: &Device,
+        quiet: bool,
+    ) -> Result<Evaluated> {
+        let embed = |source: &Arc<dyn ImageSource>, what: &str| {
+            let bar = Bar::new(source.len(), what, quiet);
+            let out = embed_samples(
+                model,
+                source.clone(),
+                self.pipeline.clone(),
+                self.batch_size,
+                self.loader,
+                device,
+                &bar,
+            );
+            bar.finish();
+            out
+        };
+        Ok(Evaluated {
+            query: embed(&self.query, "embedding test split")?,
+            gallery: self
+                .gallery
+                .as_ref()
+                .map(|g| embed(g, "embedding gallery"))
+                .transpose()?,
+        })
+    }
+
+    /// The metrics of embeddings computed elsewhere (a baseline such as raw pixels).
+    pub fn metrics_of(&self, embedded: &Evaluated, quiet: bool) -> Result<BTreeMap<String, f64>> {
+        let bar = Bar::new(embedded.query.labels.len(), "retrieval (kNN)", quiet);
+        let mut metrics =
+            evaluate_embeddings(&embedded.query, embedded.gallery.as_ref(), &self.ks, &bar)?;
+        bar.finish();
+        metrics.insert(
+            "embedding_spread".into(),
+            embedding_spread(&embedded.query.embeddings),
+        );
+        Ok(metrics)
+    }
+}
+
+impl<M: EmbeddingModel> Evaluation<M> for RetrievalEvaluation {
+    fn primary_metric(&self) -> &str {
+        "recall_at_1"
+    }
+
+    fn evaluate(&self, model: &M, device: &Device, quiet: bool) -> Result<EvalOutcome> {
+        let embedded = self.embed(model, device, quiet)?;
+        let metrics = self.metrics_of(&embedded, quiet)?;
+        let items_skipped =
+            embedded.query.skipped.len() + embedded.gallery.as_ref().map_or(0, |g| g.skipped.len());
+        Ok(EvalOutcome {
+            metrics,
+            embeddings: Some(embedded),
+            items_skipped,
+        })
+    }
+
+    fn summary(&self, metrics: &BTreeMap<String, f64>) -> String {
+        let mut out: Vec<String> = self
+            .ks
+            .iter()
+            .filter_map(|k| {
+                metrics
+                    .get(&format!("recall_at_{k}"))
+                    .map(|v| format!("R@{k} {:.2}", 100.0 * v))
+            })
+            .collect();
+        if let Some(&spread) = metrics.get("embedding_spread") {
+            out.push(format!("spread {spread:.3}"));
+            // Embeddings may legitimately fill only a narrow cone (ReLU features are
+            // non-negative), so only a spread at rounding level counts as a collapse.
+            if spread < COLLAPSED_SPREAD {
+                out.push(format!(
+                    "\nwarning: the test embeddings have collapsed onto one point (mean squared \
+                     distance {spread:.2e}): the loss is likely stuck at its margin; try a lower \
+                     learning rate"
+                ));
+            }
+        }
+        out.join("  ")
+    }
+}
+
+/// Below this mean squared distance, unit embeddings are one point up to rounding.
+const COLLAPSED_SPREAD: f64 = 1e-6;
+
+/// Retrieval metrics (cosine similarity) of `query` searched in `gallery`, or, without a
+/// gallery, of each query among the other queries (its own row excluded), as
+/// `metric name -> value`.
+pub fn evaluate_embeddings(
+    query: &EmbeddedSplit,
+    gallery: Option<&EmbeddedSplit>,
+    ks: &[usize],
+    progress: &dyn metron_metrics::Progress,
+) -> Result<BTreeMap<String, f64>> {
+    let config = RetrievalConfig {
+        ks: ks.to_vec(),
+        clustering_seed: None,
+        ..RetrievalConfig::default()
+    };
+    let report = evaluate_retrieval(
+        query.embeddings.view(),
+        &query.labels,
+        gallery.map(|g| (g.embeddings.view(), g.labels.as_slice())),
+        &config,
+        progress,
+    )?;
+    Ok(report.metrics().into_iter().collect())
+}
+
+/// Mean squared Euclidean distance over all pairs of L2-normalised rows, from the mean row:
+/// `2 - 2 |mean|^2` scaled to exclude the zero self-distances. O(N D), no N x N matrix.
+pub fn embedding_spread(e: &ndarray::Array2<f32>) -> f64 {
+    let n = e.nrows();
+    if n < 2 {
+        return 0.0;
+    }
+    let mut mean = vec![0.0f64; e.ncols()];
+    for row in e.rows() {
+        let norm = row
+            .iter()
+            .map(|&v| f64::from(v) * f64::from(v))
+            .sum::<f64>()
+            .sqrt()
+            .max(1e-12);
+        for (m, &v) in mean.iter_mut().zip(row.iter()) {
+            *m += f64::from(v) / norm;
+        }
+    }
+    let nf = n as f64;
+    let mean_sq: f64 = mean.iter().map(|m| (m / nf) * (m / nf)).sum();
+    // sum_{i != j} |x_i - x_j|^2 = 2 n^2 (1 - |mean|^2) for unit rows.
+    2.0 * nf * nf * (1.0 - mean_sq) / (nf * (nf - 1.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use metron_metrics::NoProgress;
+    use ndarray::array;
+
+    #[test]
+    fn spread_matches_the_pairwise_mean() {
+        let e = array![[1.0f32, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.6, 0.8]];
+        let n = e.nrows();
+        let mut total = 0.0;
+        for i in 0..n {
+            for j in 0..n {
+                if i != j {
+                    total += e
+                        .row(i)
+                        .iter()
+                        .zip(e.row(j).iter())
+                        .map(|(a, b)| f64::from(a - b).powi(2))
+                        .sum::<f64>();
+                }
+            }
+        }
+        let want = total / (n * (n - 1)) as f64;
+        assert!((embedding_spread(&e) - want).abs() < 1e-6);
+        let collapsed = array![[0.6f32, 0.8], [0.6, 0.8], [0.6, 0.8]];
+        assert!(embedding_spread(&collapsed).abs() < 1e-9);
+    }
+
+    fn split_of(rows: &[[f32; 2]], labels: &[i64]) -> EmbeddedSplit {
+        EmbeddedSplit {
+            embeddings: ndarray::Array2::from_shape_fn((rows.len(), 2), |(i, j)| rows[i][j]),
+            labels: labels.to_vec(),
+            indices: (0..rows.len()).collect(),
+            skipped: vec![],
+        }
+    }
+
+    #[test]
+    fn query_gallery_evaluation_searches_the_gallery_only() {
+        // q0 -> g1 (cos 0.995, same label), q1 -> g0 (cos 0.8, other label) then g1.
+        let q = split_of(&[[1.0, 0.0], [0.0, 1.0]], &[0, 0]);
+        let g = split_of(&[[0.6, 0.8], [1.0, 0.1]], &[1, 0]);
+        let m = evaluate_embeddings(&q, Some(&g), &[1, 2], &NoProgress).unwrap();
+        assert_eq!(m["recall_at_1"], 0.5);
+        assert_eq!(m["recall_at_2"], 1.0);
+        // Self-retrieval over the queries: each one's only neighbour is the other (same label).
+        let m = evaluate_embeddings(&q, None, &[1], &NoProgress).unwrap();
+        assert_eq!(m["recall_at_1"], 1.0);
+    }
+}

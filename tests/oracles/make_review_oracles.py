@@ -10,6 +10,9 @@ Files written:
     triplet_semihard.json    PML TripletMarginMiner(semihard) + TripletMarginLoss, value and grad
     duplicates.json          PML ContrastiveLoss / TripletMarginLoss on batches with exact
                              duplicate embeddings (zero distances), value and grad
+    miners.json              PML miners feeding losses: BatchHardMiner -> TripletMarginLoss
+                             (also against a reference set), MultiSimilarityMiner ->
+                             MultiSimilarityLoss; mined tuples, value and grad
 
 Every input comes from a generator with a literal seed and everything runs on the CPU with
 one thread, so a rerun reproduces the files byte for byte (same torch / PML versions).
@@ -25,8 +28,10 @@ from pathlib import Path
 import pytorch_metric_learning as pml
 import torch
 from pytorch_metric_learning.distances import CosineSimilarity, LpDistance
-from pytorch_metric_learning.losses import ContrastiveLoss, TripletMarginLoss
-from pytorch_metric_learning.miners import TripletMarginMiner
+from pytorch_metric_learning.losses import (ContrastiveLoss, MultiSimilarityLoss,
+                                            TripletMarginLoss)
+from pytorch_metric_learning.miners import (BatchHardMiner, MultiSimilarityMiner,
+                                            TripletMarginMiner)
 
 SCRIPT = "tests/oracles/make_review_oracles.py"
 GENERATOR = f"{SCRIPT}; torch {torch.__version__}; pytorch-metric-learning {pml.__version__}"
@@ -442,6 +447,96 @@ def duplicates_oracle():
     }
 
 
+# --------------------------------------------------------------------------------------------
+# 5. Miners plugged into losses
+# --------------------------------------------------------------------------------------------
+
+MINER_CASES = [
+    dict(name="batch_hard_triplet_lp_normalized", miner="batch_hard", loss="triplet",
+         margin=0.2, distance="lp_normalized", reference=False),
+    dict(name="batch_hard_triplet_cosine", miner="batch_hard", loss="triplet", margin=0.1,
+         distance="cosine", reference=False),
+    dict(name="batch_hard_triplet_reference", miner="batch_hard", loss="triplet", margin=0.2,
+         distance="lp_normalized", reference=True),
+    dict(name="multi_similarity_mined", miner="multi_similarity", loss="multi_similarity",
+         epsilon=0.1, distance="cosine", reference=False),
+]
+
+
+def tuples_of(idx):
+    """Mined indices as sorted lists (pairs: [[a1, p]...], [[a2, n]...]; triplets: [[a, p, n]])."""
+    if len(idx) == 4:
+        a1, p, a2, n = idx
+        return [sorted(torch.stack([a1, p], 1).tolist()), sorted(torch.stack([a2, n], 1).tolist())]
+    return sorted(torch.stack(idx, dim=1).tolist())
+
+
+def run_miner_case(case, emb0, labels, dtype):
+    make_dist, _ = DISTANCES[case["distance"]]
+    emb = emb0.to(dtype).clone().requires_grad_(True)
+    if case["miner"] == "batch_hard":
+        miner = BatchHardMiner(distance=make_dist())
+        loss_fn = TripletMarginLoss(margin=case["margin"], distance=make_dist())
+    else:
+        miner = MultiSimilarityMiner(epsilon=case["epsilon"])
+        loss_fn = MultiSimilarityLoss()
+    if case["reference"]:
+        # Anchors: the first 8 rows; positives and negatives from the last 8 (a leaf of its own).
+        half = emb0.shape[0] // 2
+        anchors = emb[:half]
+        ref = emb0[half:].to(dtype).clone().requires_grad_(True)
+        idx = miner(anchors, labels[:half], ref, labels[half:])
+        loss = loss_fn(anchors, labels[:half], idx, ref, labels[half:])
+        loss.backward()
+        return float(loss.detach()), emb.grad[:half].clone(), ref.grad.clone(), tuples_of(idx)
+    idx = miner(emb, labels)
+    loss = loss_fn(emb, labels, idx)
+    loss.backward()
+    return float(loss.detach()), emb.grad.clone(), None, tuples_of(idx)
+
+
+def miners_oracle():
+    gen = torch.Generator().manual_seed(2718)
+    emb0 = torch.randn(16, 8, generator=gen, dtype=torch.float64)
+    labels = torch.arange(16) % 4
+    cases = []
+    for case in MINER_CASES:
+        v64, g64, r64, t64 = run_miner_case(case, emb0, labels, torch.float64)
+        v32, g32, r32, t32 = run_miner_case(case, emb0, labels, torch.float32)
+        # A test comparing f32 against these tuples needs f32 to mine the same ones.
+        assert t64 == t32, case["name"]
+        print(f"[miners] {case['name']}: value={v64!r} value_f32={v32!r}, "
+              f"tuples {sum(len(t) for t in t64) if case['miner'] == 'multi_similarity' else len(t64)}")
+        out = dict(case)
+        out.update({
+            "definition": (
+                "emb = embeddings (requires_grad); BatchHardMiner(distance=dist) -> "
+                "TripletMarginLoss(margin, distance=dist)(emb, labels, idx), or "
+                "MultiSimilarityMiner(epsilon) -> MultiSimilarityLoss()(emb, labels, idx) "
+                "(alpha 2, beta 50, base 0.5, cosine). reference: anchors = emb[:8], "
+                "ref_emb = emb[8:] (own leaf), miner(anchors, labels[:8], ref_emb, labels[8:]), "
+                "loss(anchors, labels[:8], idx, ref_emb, labels[8:]); grad = d value / d anchors "
+                "(rows 0-7), ref_grad = d value / d ref_emb. tuples: sorted mined indices "
+                "(triplets [a, p, n]; pairs [[a1, p]...], [[a2, n]...], second index into the "
+                "reference set)."),
+            "tuples": t64,
+            "value": v64,
+            "value_f32": v32,
+            "grad": L(g64),
+            "grad_f32": L(g32),
+        })
+        if r64 is not None:
+            out["ref_grad"] = L(r64)
+            out["ref_grad_f32"] = L(r32)
+        cases.append(out)
+    return {
+        "generator": GENERATOR,
+        "embeddings": L(emb0),
+        "labels": labels.tolist(),
+        "cases": cases,
+    }
+
+
 def main():
     out_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -450,6 +545,7 @@ def main():
     write(out_dir, "batch_norm_running.json", batch_norm_oracle())
     write(out_dir, "triplet_semihard.json", triplet_oracle())
     write(out_dir, "duplicates.json", duplicates_oracle())
+    write(out_dir, "miners.json", miners_oracle())
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@
 //! Every loss takes `(embeddings [N, D], labels [N])` (cross-view losses take the two views'
 //! `[B, D]` embeddings, row i of one matching row i of the other; classification losses take
 //! logits) and returns a scalar `[1]` tensor to call `backward` on. A loss is a distance or
-//! similarity ([`Distance`]), a choice of tuples ([`TripletSelection`] / the miners) and a
-//! [`Reducer`]:
+//! similarity ([`Distance`]), a choice of tuples ([`TripletSelection`], or any [`Miner`] as in
+//! pytorch-metric-learning) and a [`Reducer`]:
 //!
 //! ```
 //! use burn::tensor::{Tensor, TensorData};
@@ -51,13 +51,16 @@ pub use error::{LossError, Result};
 pub use margin_softmax::{
     AmsLoss, ArcFaceLoss, ClassifierLossConfig, CosFaceLoss, NormSoftmaxLoss,
 };
-pub use miner::{BatchAllMiner, BatchHardMiner, FaceNetSemiHardMiner, TripletSelection, Triplets};
+pub use miner::{
+    BatchAllMiner, BatchHardMiner, FaceNetSemiHardMiner, Miner, MinerInput, MultiSimilarityMiner,
+    Pairs, TripletSelection, Triplets, Tuples,
+};
 pub use multi_similarity::MultiSimilarityLoss;
 pub use ntxent::NtXentLoss;
 pub use proxy_anchor::{ProxyAnchorLoss, ProxyAnchorLossConfig};
 pub use reducer::Reducer;
 pub use smooth_ap::SmoothApLoss;
-pub use triplet::{CgdBatchHardTripletLoss, TripletMarginLoss};
+pub use triplet::TripletMarginLoss;
 
 // Note for contributors: write `x.mul_scalar(1.0 / t)`, not `x.div_scalar(t)`. In Burn 0.22
 // the backward pass of `div_scalar` uses an f32 reciprocal of the scalar (measured: 1e-8

@@ -1,22 +1,29 @@
-//! Triplet margin losses: pytorch-metric-learning's `TripletMarginLoss` and CGD's batch-hard
-//! triplet.
+//! pytorch-metric-learning's `TripletMarginLoss`, with its selections and any [`Miner`]; CGD's
+//! batch-hard triplet is one configuration of it ([`TripletMarginLoss::cgd`]).
+
+use std::sync::Arc;
 
 use burn::tensor::{Int, Tensor, TensorData};
 
-use crate::batch::{LabelPairs, check_batch, zero_like_loss};
-use crate::miner::{BatchHardMiner, FaceNetSemiHardMiner, TripletSelection, Triplets};
-use crate::{Distance, Reducer, Result};
+use crate::batch::{check_batch, zero_like_loss};
+use crate::miner::{
+    BatchHardMiner, FaceNetSemiHardMiner, Miner, MinerInput, TripletSelection, Triplets,
+};
+use crate::{Distance, LossError, Reducer, Result};
 
 /// `relu(d(a, p) - d(a, n) + margin)` over selected triplets, reduced.
 ///
 /// Defaults follow pytorch-metric-learning: Euclidean distance of L2-normalised embeddings,
-/// margin 0.05, all triplets, mean over non-zero terms.
-#[derive(Debug, Clone, PartialEq)]
+/// margin 0.05, all triplets, mean over non-zero terms. With a miner
+/// ([`TripletMarginLoss::with_miner`]) the loss uses the miner's tuples (pairs become every
+/// positive and negative pair sharing an anchor) instead of `selection`.
+#[derive(Debug, Clone)]
 pub struct TripletMarginLoss {
     pub margin: f64,
     pub distance: Distance,
     pub selection: TripletSelection,
     pub reducer: Reducer,
+    pub miner: Option<Arc<dyn Miner>>,
 }
 
 impl Default for TripletMarginLoss {
@@ -26,6 +33,7 @@ impl Default for TripletMarginLoss {
             distance: Distance::default(),
             selection: TripletSelection::All,
             reducer: Reducer::MeanNonZero,
+            miner: None,
         }
     }
 }
@@ -75,14 +83,87 @@ impl TripletMarginLoss {
         self
     }
 
+    /// Uses `miner`'s tuples (e.g. `TripletMarginLoss::new(0.1).with_miner(BatchHardMiner::new())`).
+    pub fn with_miner(mut self, miner: impl Miner + 'static) -> Self {
+        self.miner = Some(Arc::new(miner));
+        self
+    }
+
+    /// CGD's batch-hard triplet loss: Euclidean distance of the embeddings as given, for each
+    /// anchor the farthest positive against the closest negative, averaged over every anchor
+    /// ([`BatchHardMiner::every_anchor`]; an anchor without positive counts its own zero
+    /// distance, one without negative the margin). CGD's code computes the same with masked
+    /// row maxima and minima.
+    pub fn cgd(margin: f64) -> Self {
+        TripletMarginLoss::new(margin)
+            .with_distance(Distance::Euclidean { normalize: false })
+            .with_reducer(Reducer::Mean)
+            .with_miner(BatchHardMiner::every_anchor())
+    }
+
     /// # Shapes
     /// - `embeddings`: `[N, D]`, `labels`: `[N]` -> scalar `[1]`
     pub fn forward(&self, embeddings: Tensor<2>, labels: &[i64]) -> Result<Tensor<1>> {
         check_batch("TripletMarginLoss", &embeddings, Some(labels))?;
         let d = self.distance.matrix(embeddings.clone(), embeddings.clone());
+        self.loss(d, labels, labels, true, &embeddings)
+    }
+
+    /// Anchors from `embeddings`, positives and negatives from a reference set
+    /// (pytorch-metric-learning's `ref_emb`, `ref_labels`): e.g. a memory bank or the other view.
+    ///
+    /// # Shapes
+    /// - `embeddings`: `[N, D]`, `labels`: `[N]`, `ref_embeddings`: `[M, D]`, `ref_labels`:
+    ///   `[M]` -> scalar `[1]`
+    pub fn forward_with_reference(
+        &self,
+        embeddings: Tensor<2>,
+        labels: &[i64],
+        ref_embeddings: Tensor<2>,
+        ref_labels: &[i64],
+    ) -> Result<Tensor<1>> {
+        check_batch("TripletMarginLoss", &embeddings, Some(labels))?;
+        check_batch(
+            "TripletMarginLoss reference",
+            &ref_embeddings,
+            Some(ref_labels),
+        )?;
+        let [_, dim] = embeddings.dims();
+        let [_, ref_dim] = ref_embeddings.dims();
+        if dim != ref_dim {
+            return Err(LossError::Shape {
+                what: "TripletMarginLoss reference",
+                expected: format!("[M, {dim}]"),
+                got: ref_embeddings.dims().to_vec(),
+            });
+        }
+        let d = self.distance.matrix(embeddings.clone(), ref_embeddings);
+        self.loss(d, labels, ref_labels, false, &embeddings)
+    }
+
+    fn loss(
+        &self,
+        d: Tensor<2>,
+        labels: &[i64],
+        ref_labels: &[i64],
+        same_set: bool,
+        embeddings: &Tensor<2>,
+    ) -> Result<Tensor<1>> {
+        let mine = |miner: &dyn Miner| {
+            let host = host_matrix(&d);
+            miner
+                .mine(&MinerInput {
+                    matrix: &host,
+                    labels,
+                    ref_labels,
+                    distance: self.distance,
+                    same_set,
+                })
+                .into_triplets()
+        };
         let mined = |t: Triplets| -> Tensor<1> {
             if t.is_empty() {
-                return zero_like_loss(&embeddings);
+                return zero_like_loss(embeddings);
             }
             let ap = gather_pairs(d.clone(), &t.anchors, &t.positives);
             let an = gather_pairs(d.clone(), &t.anchors, &t.negatives);
@@ -91,42 +172,56 @@ impl TripletMarginLoss {
                 .margin(ap, an)
                 .add_scalar(self.margin)
                 .clamp_min(0.0);
-            let valid = terms.ones_like();
-            self.reducer.reduce(terms, valid)
+            match self.reducer {
+                // Every listed triplet exists: a plain mean (CGD's arithmetic, to the bit).
+                Reducer::Mean => terms.mean(),
+                reducer => {
+                    let valid = terms.ones_like();
+                    reducer.reduce(terms, valid)
+                }
+            }
         };
+        if let Some(miner) = &self.miner {
+            return Ok(mined(mine(miner.as_ref())));
+        }
         Ok(match self.selection {
-            TripletSelection::All => self.dense(d, labels, None),
-            TripletSelection::SemiHard { margin } => self.dense(d, labels, Some(margin)),
-            TripletSelection::BatchHard => {
-                mined(BatchHardMiner.mine(&host_matrix(&d), labels, self.distance))
+            TripletSelection::All => self.dense(d, labels, ref_labels, same_set, None),
+            TripletSelection::SemiHard { margin } => {
+                self.dense(d, labels, ref_labels, same_set, Some(margin))
             }
-            TripletSelection::FaceNetSemiHard => {
-                mined(FaceNetSemiHardMiner.mine(&host_matrix(&d), labels, self.distance))
-            }
+            TripletSelection::BatchHard => mined(mine(&BatchHardMiner::new())),
+            TripletSelection::FaceNetSemiHard => mined(mine(&FaceNetSemiHardMiner)),
         })
     }
 
     /// Every valid triplet, or with `semi_hard = Some(m)` those with `0 < margin gap <= m`,
-    /// in O(N^2) memory whatever N: the loss is piecewise linear in the distance matrix, so its
+    /// in O(N M) memory whatever N: the loss is piecewise linear in the distance matrix, so its
     /// value and its gradient `dL/dd = G / count` are accumulated on the host, one anchor at a
     /// time, and the graph holds only `sum(G * d)` (an O(N^3) tensor of triplet terms would
     /// need ~14 GB at N = 1000 in f32).
-    fn dense(&self, d: Tensor<2>, labels: &[i64], semi_hard: Option<f64>) -> Tensor<1> {
-        let n = labels.len();
+    fn dense(
+        &self,
+        d: Tensor<2>,
+        labels: &[i64],
+        ref_labels: &[i64],
+        same_set: bool,
+        semi_hard: Option<f64>,
+    ) -> Tensor<1> {
+        let (n, m) = (labels.len(), ref_labels.len());
         let host: Vec<f64> = d.clone().detach().into_data().iter::<f64>().collect();
         let sim = self.distance.is_similarity();
         // Gap between the negative and the positive: how far the triplet is already satisfied.
         let gap = |ap: f64, an: f64| if sim { ap - an } else { an - ap };
         // d(term)/d(d_ap): +1 for distances, -1 for similarities; the negative gets the opposite.
         let slope = if sim { -1.0 } else { 1.0 };
-        let mut coefficients = vec![0.0f64; n * n];
+        let mut coefficients = vec![0.0f64; n * m];
         let (mut total, mut active, mut selected) = (0.0f64, 0usize, 0usize);
         for a in 0..n {
-            let row = &host[a * n..(a + 1) * n];
-            let negatives: Vec<usize> = (0..n).filter(|&j| labels[j] != labels[a]).collect();
-            for p in (0..n).filter(|&p| p != a && labels[p] == labels[a]) {
-                for &m in &negatives {
-                    let g = gap(row[p], row[m]);
+            let row = &host[a * m..(a + 1) * m];
+            let negatives: Vec<usize> = (0..m).filter(|&j| ref_labels[j] != labels[a]).collect();
+            for p in (0..m).filter(|&p| !(same_set && p == a) && ref_labels[p] == labels[a]) {
+                for &neg in &negatives {
+                    let g = gap(row[p], row[neg]);
                     if let Some(limit) = semi_hard
                         && !(g > 0.0 && g <= limit)
                     {
@@ -137,8 +232,8 @@ impl TripletMarginLoss {
                     if term > 0.0 {
                         total += term;
                         active += 1;
-                        coefficients[a * n + p] += slope;
-                        coefficients[a * n + m] -= slope;
+                        coefficients[a * m + p] += slope;
+                        coefficients[a * m + neg] -= slope;
                     }
                 }
             }
@@ -150,7 +245,7 @@ impl TripletMarginLoss {
         } as f64;
         let g = crate::batch::float_tensor(
             coefficients.iter().map(|c| c / count).collect(),
-            [n, n],
+            [n, m],
             &d,
         );
         // linear - linear.detach() is 0 with the gradient G / count; the value is the
@@ -158,40 +253,5 @@ impl TripletMarginLoss {
         let value = crate::batch::float_tensor(vec![total / count], [1, 1], &d).reshape([1]);
         let linear = (d * g).sum();
         linear.clone() - linear.detach() + value
-    }
-}
-
-/// CGD's batch-hard triplet loss (Euclidean distance of the embeddings as given, margin 0.1):
-/// for each anchor, the farthest positive (0 if it has none) against the closest negative,
-/// `mean_i relu(pos_i - neg_i + m)` over every anchor.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct CgdBatchHardTripletLoss {
-    pub margin: f64,
-}
-
-impl Default for CgdBatchHardTripletLoss {
-    fn default() -> Self {
-        CgdBatchHardTripletLoss { margin: 0.1 }
-    }
-}
-
-impl CgdBatchHardTripletLoss {
-    /// # Shapes
-    /// - `embeddings`: `[N, D]`, `labels`: `[N]` -> scalar `[1]`
-    pub fn forward(&self, embeddings: Tensor<2>, labels: &[i64]) -> Result<Tensor<1>> {
-        check_batch("CgdBatchHardTripletLoss", &embeddings, Some(labels))?;
-        let n = labels.len();
-        let pairs = LabelPairs::new(labels, &embeddings);
-        let same = crate::batch::float_mask(n, n, &embeddings, |i, j| labels[i] == labels[j]);
-        let d = crate::distance::euclidean(embeddings.clone(), embeddings);
-        let hardest_pos = (d.clone() * pairs.positive).max_dim(1);
-        // Same-label entries (the anchor included) are pushed past the row's largest distance
-        // so that the minimum lands on a negative, as in CGD's code.
-        let row_max = d.clone().max_dim(1);
-        let hardest_neg = (d + same * row_max).min_dim(1);
-        Ok((hardest_pos - hardest_neg)
-            .add_scalar(self.margin)
-            .clamp_min(0.0)
-            .mean())
     }
 }

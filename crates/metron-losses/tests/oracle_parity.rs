@@ -179,6 +179,7 @@ fn losses_json_records() {
                 alpha: param(r, "alpha"),
                 beta: param(r, "beta"),
                 base: param(r, "base"),
+                miner: None,
             }
             .forward(x.clone(), &labels)
         } else if id.starts_with("proxyanchor_") {
@@ -266,10 +267,7 @@ fn losses_extra_xv8_records() {
         } else if id.starts_with("cgd_batch_hard") {
             let emb: Tensor<2> = leaf("inputs/xv8_emb.npy", &device);
             inputs.push(("emb", emb.clone()));
-            CgdBatchHardTripletLoss {
-                margin: param(r, "margin"),
-            }
-            .forward(emb, &labels)
+            TripletMarginLoss::cgd(param(r, "margin")).forward(emb, &labels)
         } else if id.starts_with("cgd_label_smoothing") {
             let logits: Tensor<2> = leaf("inputs/xv8_logits.npy", &device);
             inputs.push(("logits", logits.clone()));

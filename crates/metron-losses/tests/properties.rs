@@ -100,9 +100,7 @@ fn finite_difference_gradients_of_pair_and_triplet_losses() {
         MultiSimilarityLoss::default().forward(t, &LABELS).unwrap()
     });
     fd_check("cgd batch hard", &x, sh, |t| {
-        CgdBatchHardTripletLoss::default()
-            .forward(t, &LABELS)
-            .unwrap()
+        TripletMarginLoss::cgd(0.1).forward(t, &LABELS).unwrap()
     });
     for include in [true, false] {
         let mut l = SmoothApLoss::new(3);
@@ -304,7 +302,7 @@ fn degenerate_batches_give_zero_or_finite_losses_not_crashes() {
         ),
         (
             "cgd triplet",
-            Box::new(|t, l| CgdBatchHardTripletLoss::default().forward(t, l).unwrap()),
+            Box::new(|t, l| TripletMarginLoss::cgd(0.1).forward(t, l).unwrap()),
         ),
     ];
     for (name, f) in &losses {

@@ -22,6 +22,7 @@
 //! | [`ClassContiguousSampler`] | Smooth-AP | distinct classes per batch, contiguous blocks of g |
 //! | [`CoveringMPerClassSampler`] | metron | one pass over the data in same-class groups of m |
 //! | [`CrossViewPairSampler`] | VIGOR | pairs with no satellite shared inside a batch |
+//! | [`ShuffleSampler`] | PyTorch `DataLoader(shuffle=True)` | every index once, seeded order |
 
 mod class_contiguous;
 mod classes;
@@ -30,6 +31,7 @@ mod cross_view;
 mod error;
 mod m_per_class;
 mod sampler;
+mod shuffle;
 
 pub use class_contiguous::ClassContiguousSampler;
 pub use covering::CoveringMPerClassSampler;
@@ -37,3 +39,4 @@ pub use cross_view::CrossViewPairSampler;
 pub use error::SamplerError;
 pub use m_per_class::MPerClassSampler;
 pub use sampler::BatchSampler;
+pub use shuffle::ShuffleSampler;

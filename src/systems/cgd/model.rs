@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use metron_backbones::{Architecture, BackboneEntry, ResNet, ResNetConfig};
 use metron_descriptors::{CgdHead, CgdHeadConfig};
-use metron_losses::{CgdBatchHardTripletLoss, LabelSmoothingCrossEntropy};
+use metron_losses::{LabelSmoothingCrossEntropy, TripletMarginLoss};
 
 use metron_train::{EmbeddingModel, LossOutput, Result, TrainError, TrainModel, batch_images};
 
@@ -122,10 +122,7 @@ impl CgdModel {
             temperature: self.config.temperature,
         }
         .forward(out.logits, labels)?;
-        let triplet = CgdBatchHardTripletLoss {
-            margin: self.config.margin,
-        }
-        .forward(out.embedding, labels)?;
+        let triplet = TripletMarginLoss::cgd(self.config.margin).forward(out.embedding, labels)?;
         Ok(LossOutput {
             total: ce.clone() + triplet.clone(),
             parts: vec![("cross_entropy", ce), ("triplet", triplet)],

@@ -3,6 +3,8 @@
 //! This facade re-exports the workspace's crates under short names; depend on the individual
 //! `metron-*` crates instead to compile less.
 
+#![warn(missing_docs)]
+
 pub use metron_backbones as backbones;
 pub use metron_core as core;
 pub use metron_datasets as datasets;

@@ -721,10 +721,10 @@ fn every_descriptor_matches_the_cpu() {
         ),
         (
             // Burn's own GELU gradient is the tanh approximation's on wgpu / cuda; metron uses
-            // an erf composition instead (metron_core::tensor::gelu), in SMD and ViT.
+            // an erf composition instead (metron_core::gelu), in SMD and ViT.
             "GELU (exact gradient)",
             descriptor(normal(40, &[8, 16]), empty, |_, x: Tensor<2>| {
-                vec![("out", flat(metron::core::tensor::gelu(x)))]
+                vec![("out", flat(metron::core::gelu(x)))]
             }),
         ),
     ];

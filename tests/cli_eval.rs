@@ -105,7 +105,7 @@ fn json_matches_the_metrics_oracle() {
 fn text_labels_and_table_output() {
     let dir = tempfile::tempdir().unwrap();
     let labels = dir.path().join("labels.txt");
-    let npy = metron_core::io::read_npy_i64(oracle("inputs/s64_norm_labels.npy")).unwrap();
+    let npy = metron_core::read_npy_i64(oracle("inputs/s64_norm_labels.npy")).unwrap();
     let text: String = npy.iter().map(|l| format!("{l}\n")).collect();
     std::fs::write(&labels, text).unwrap();
     let emb = oracle("inputs/s64_norm_emb.npy");
@@ -250,11 +250,11 @@ fn synth_then_eval_round_trip_is_deterministic() {
 }
 
 fn write_f32(path: &Path, a: &Array2<f32>) {
-    metron_core::io::write_npy(path, &a.view()).unwrap();
+    metron_core::write_npy(path, &a.view()).unwrap();
 }
 
 fn write_labels(path: &Path, l: &[i64]) {
-    metron_core::io::write_npy(path, &Array1::from(l.to_vec()).view()).unwrap();
+    metron_core::write_npy(path, &Array1::from(l.to_vec()).view()).unwrap();
 }
 
 #[test]

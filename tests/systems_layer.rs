@@ -14,9 +14,11 @@ use image::{Rgb, RgbImage};
 use serde::{Deserialize, Serialize};
 
 use metron::systems::{System, SystemError, entry, load_checkpoint};
-use metron_datasets::{ImageBatch, ImageBatches, ImageSource, InMemoryImages, Pipeline};
-use metron_losses::ContrastiveLoss;
-use metron_samplers::ClassContiguousSampler;
+use metron_datasets::{
+    Batch, ImageBatch, ImageBatches, ImageSource, InMemoryImages, LoadBatch, Pipeline, decode_batch,
+};
+use metron_losses::{ContrastiveLoss, NtXentLoss};
+use metron_samplers::{ClassContiguousSampler, ShuffleSampler};
 use metron_train::{
     EmbeddingModel, GroupedOptimizer, LossOutput, LrSchedule, OptimizerSetting, ParamGroupSetting,
     PipelineSpec, RetrievalEvaluation, RunDir, StepUnit, TrainModel, TrainOutcome, Trainer,
@@ -358,4 +360,216 @@ fn parameter_groups_scale_exempt_and_freeze_as_configured() {
     assert!(err.contains("head.**") && err.contains("weight"), "{err}");
     let names: Vec<String> = param_paths(&lin).into_iter().map(|(_, p)| p).collect();
     assert_eq!(names, vec!["weight", "bias"]);
+}
+
+/// Two augmentations of each image, a SimCLR-style batch: not (images, labels).
+#[derive(Debug)]
+struct TwoViews {
+    first: ImageBatch,
+    second: ImageBatch,
+}
+
+impl Batch for TwoViews {
+    fn items(&self) -> usize {
+        self.first.len()
+    }
+}
+
+struct TwoViewLoader {
+    images: Arc<dyn ImageSource>,
+    pipeline: Arc<Pipeline>,
+}
+
+impl LoadBatch for TwoViewLoader {
+    type Batch = TwoViews;
+
+    fn len(&self) -> usize {
+        self.images.len()
+    }
+
+    fn load(&self, indices: &[usize], seeds: &[u64]) -> metron_datasets::Result<TwoViews> {
+        let second: Vec<u64> = seeds
+            .iter()
+            .map(|&s| metron_core::split_seed(s, 1))
+            .collect();
+        let view =
+            |seeds: &[u64]| decode_batch(&*self.images, indices, seeds, &self.pipeline, false);
+        Ok(TwoViews {
+            first: view(seeds)?,
+            second: view(&second)?,
+        })
+    }
+}
+
+/// The tiny network trained to match the two views of each image (NT-Xent, the image index
+/// as the pair id): class labels are never read.
+#[derive(Module, Debug)]
+struct TwoViewModel {
+    net: TinyModel,
+}
+
+impl TrainModel for TwoViewModel {
+    type Batch = TwoViews;
+
+    fn loss(&self, batch: &TwoViews, device: &Device) -> metron_train::Result<LossOutput> {
+        let e = Tensor::cat(
+            vec![
+                self.net.embed(batch_images(&batch.first, device)),
+                self.net.embed(batch_images(&batch.second, device)),
+            ],
+            0,
+        );
+        let ids: Vec<i64> = batch
+            .first
+            .indices
+            .iter()
+            .chain(&batch.second.indices)
+            .map(|&i| i as i64)
+            .collect();
+        let total = NtXentLoss::new(0.5).forward(e, &ids)?;
+        Ok(LossOutput {
+            total: total.clone(),
+            parts: vec![("ntxent", total)],
+        })
+    }
+
+    fn architecture(&self) -> serde_json::Value {
+        serde_json::json!({ "kind": "two_view_test", "config": self.net.config })
+    }
+}
+
+impl EmbeddingModel for TwoViewModel {
+    fn embed(&self, images: Tensor<4>) -> Tensor<2> {
+        self.net.embed(images)
+    }
+}
+
+fn flip_pipeline() -> Pipeline {
+    Pipeline::new(vec![
+        metron_datasets::Transform::HorizontalFlip { p: 0.5 },
+        metron_datasets::Transform::RandomCrop { size: [6, 6] },
+        metron_datasets::Transform::Resize { size: [SIDE, SIDE] },
+    ])
+    .with_normalization([0.5; 3], [0.25; 3])
+}
+
+fn evaluation() -> RetrievalEvaluation {
+    RetrievalEvaluation {
+        query: Arc::new(images(4, 3, 2)),
+        gallery: None,
+        pipeline: Arc::new(test_pipeline().pipeline()),
+        ks: vec![1, 2],
+        batch_size: 5,
+        loader: Default::default(),
+    }
+}
+
+#[test]
+fn a_batch_of_two_views_trains_through_the_same_loop_and_resumes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = device();
+    let source: Arc<dyn ImageSource> = Arc::new(images(4, 6, 1));
+    let train: Arc<dyn LoadBatch<Batch = TwoViews>> = Arc::new(TwoViewLoader {
+        images: source.clone(),
+        pipeline: Arc::new(flip_pipeline()),
+    });
+    // The two views of a batch are different augmentations of the same images.
+    let b = train.load(&[0, 1, 2, 3], &[11, 12, 13, 14]).unwrap();
+    assert_eq!(b.first.indices, b.second.indices);
+    assert_ne!(b.first.images, b.second.images);
+
+    let config = TrainerConfig {
+        evaluate_untrained: false,
+        ..TrainerConfig::new(2, OptimizerSetting::adam(0.0), 1e-2)
+    };
+    let sampler = ShuffleSampler::new(source.len(), 8, true, 5).unwrap();
+    let run = |name: &str, start: TwoViewModel, stop_after: Option<usize>| {
+        let root = dir.path().join(name);
+        let run = if root.join("config.json").is_file() {
+            RunDir::open(&root).unwrap()
+        } else {
+            RunDir::create(&root, &config).unwrap()
+        };
+        let mut t = Trainer::new(config.clone(), run);
+        t.quiet = true;
+        t.stop_after = stop_after;
+        t.fit(start, &sampler, train.clone(), &evaluation(), &device)
+            .unwrap()
+    };
+    let start = |seed| TwoViewModel {
+        net: model(&device, seed),
+    };
+    let straight = run("straight", start(2), None);
+    assert!(!run("resumed", start(2), Some(1)).finished);
+    let resumed = run("resumed", start(9), None);
+    let w = |m: &TwoViewModel| values(m.net.encoder.weight.val());
+    assert_eq!(w(&straight.model), w(&resumed.model));
+    assert_ne!(w(&straight.model), w(&start(2)));
+    let history = &straight.state.history;
+    assert_eq!(history.len(), 2);
+    assert!(history.iter().all(|r| r.loss_parts.contains_key("ntxent")));
+    assert_eq!(history[1].test, resumed.state.history[1].test);
+}
+
+/// Every float parameter of the tiny model, flattened.
+fn parameters(m: &TinyModel) -> Vec<f32> {
+    let bias = |l: &Linear| values(l.bias.as_ref().unwrap().val().unsqueeze::<2>());
+    [
+        values(m.encoder.weight.val()),
+        bias(&m.encoder),
+        values(m.head.weight.val()),
+        bias(&m.head),
+    ]
+    .concat()
+}
+
+#[test]
+fn gradients_are_clipped_to_their_joint_norm() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = device();
+    let train_images = images(4, 6, 1);
+    let sampler = ShuffleSampler::new(train_images.len(), 8, true, 1).unwrap();
+    let train: Arc<dyn LoadBatch<Batch = ImageBatch>> = Arc::new(ImageBatches::new(
+        Arc::new(train_images),
+        Arc::new(test_pipeline().pipeline()),
+        false,
+    ));
+    // Plain SGD at rate 1: a step moves the parameters by exactly the (clipped) gradient.
+    let moved = |clip: Option<f64>, name: &str| {
+        let config = TrainerConfig {
+            clip_grad_norm: clip,
+            evaluate_untrained: false,
+            ..TrainerConfig::new(1, OptimizerSetting::sgd(0.0, 0.0), 1.0)
+        };
+        let mut t = Trainer::new(
+            config.clone(),
+            RunDir::create(dir.path().join(name), &config).unwrap(),
+        );
+        t.quiet = true;
+        let before = parameters(&model(&device, 3));
+        let out = t
+            .fit(
+                model(&device, 3),
+                &sampler,
+                train.clone(),
+                &evaluation(),
+                &device,
+            )
+            .unwrap();
+        let after = parameters(&out.model);
+        before
+            .iter()
+            .zip(&after)
+            .map(|(a, b)| f64::from(a - b).powi(2))
+            .sum::<f64>()
+            .sqrt()
+    };
+    // 24 images in batches of 8: three steps, each of norm at most 1e-3.
+    let clipped = moved(Some(1e-3), "clipped");
+    assert!(clipped > 0.0 && clipped <= 3e-3 * (1.0 + 1e-4), "{clipped}");
+    let free = moved(None, "free");
+    assert!(
+        free > 10.0 * 3e-3,
+        "unclipped steps are larger ({free}), or the bound proves nothing"
+    );
 }

@@ -448,7 +448,7 @@ impl EmbeddingModel for BnOnPixels {
         let [b, c, h, w] = images.dims();
         let x = images.reshape([b, c * h * w]);
         self.lin
-            .forward(metron_ops::batch_norm::batch_norm_forward(&self.bn, x))
+            .forward(metron_ops::batch_norm_forward(&self.bn, x))
     }
 }
 

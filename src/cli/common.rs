@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use metron_core::io::NpyElement;
+use metron_core::NpyElement;
 use metron_core::{DeviceSpec, Embeddings};
 use metron_metrics::{Compute, Real, Similarity};
 use ndarray::ArrayView2;

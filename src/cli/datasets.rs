@@ -11,21 +11,25 @@ use serde_json::json;
 use super::CliError;
 use super::progress::Bar;
 
+/// Arguments of `metron datasets`: the registry file and the subcommand.
 #[derive(Debug, Clone, Args)]
 pub struct DatasetsArgs {
     /// The registry file (default: ./datasets.toml, else the one in metron's source tree).
     #[arg(long, global = true)]
     pub registry: Option<PathBuf>,
+    /// What to do with the registry.
     #[command(subcommand)]
     pub command: DatasetsCommand,
 }
 
+/// The subcommands of `metron datasets`.
 #[derive(Debug, Clone, Subcommand)]
 pub enum DatasetsCommand {
     /// The registered datasets, their readers, roots and expected sizes.
     List,
     /// Parses a dataset, decodes every image, and compares the counts with the registry.
     Check {
+        /// The dataset's name in the registry.
         name: String,
         /// Dataset root (default: the entry's environment variable, then its default root).
         #[arg(long)]
@@ -33,6 +37,7 @@ pub enum DatasetsCommand {
         /// One JSON object: `splits.<name>.images` / `.classes` and an `errors` list.
         #[arg(long)]
         json: bool,
+        /// No progress bar.
         #[arg(long)]
         quiet: bool,
     },

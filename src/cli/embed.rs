@@ -17,6 +17,7 @@ use metron_viz::{GridRow, save_retrieval_grid};
 
 use super::CliError;
 
+/// Arguments of `metron embed`: a checkpoint, a dataset split and the output directory.
 #[derive(Debug, Clone, Args)]
 pub struct EmbedArgs {
     /// A checkpoint of a run (`RUN/checkpoints/best.ckpt` or `last.ckpt`).
@@ -29,22 +30,28 @@ pub struct EmbedArgs {
     /// instead of --dataset.
     #[arg(long, value_name = "FILE")]
     pub csv: Option<PathBuf>,
+    /// The split to embed.
     #[arg(long, default_value = "test")]
     pub split: String,
+    /// Dataset root (default: the entry's environment variable, then its default root).
     #[arg(long)]
     pub root: Option<PathBuf>,
+    /// The registry file (default: ./datasets.toml, else the one in metron's source tree).
     #[arg(long)]
     pub registry: Option<PathBuf>,
-    /// Output directory: embeddings.npy (f32 [N, D]), labels.npy (i64 [N]), paths.txt.
+    /// Output directory: embeddings.npy (f32, N x D), labels.npy (i64, N), paths.txt.
     #[arg(long)]
     pub out: PathBuf,
+    /// Where the model runs: cpu, wgpu, tch, tch:cuda:N or cuda:N.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Images per batch.
     #[arg(long, default_value_t = 128)]
     pub batch_size: usize,
     /// Leave undecodable images out (listed on stderr) instead of stopping.
     #[arg(long)]
     pub skip_corrupt: bool,
+    /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
     /// Replace an existing set of output files (as a whole: a crash leaves the old set or the
@@ -53,8 +60,10 @@ pub struct EmbedArgs {
     pub force: bool,
 }
 
+/// Arguments of `metron search`: a checkpoint, an embedded gallery and the query images.
 #[derive(Debug, Clone, Args)]
 pub struct SearchArgs {
+    /// A checkpoint of a run (`RUN/checkpoints/best.ckpt` or `last.ckpt`).
     #[arg(long)]
     pub checkpoint: PathBuf,
     /// A directory written by `metron embed` (embeddings.npy, labels.npy, paths.txt).
@@ -63,6 +72,7 @@ pub struct SearchArgs {
     /// Query images (PNG or JPEG).
     #[arg(long = "query", required = true, num_args = 1..)]
     pub queries: Vec<PathBuf>,
+    /// Results per query.
     #[arg(long, default_value_t = 5)]
     pub k: usize,
     /// Also draw the queries and their results to this PNG. A border is green when the result
@@ -78,10 +88,13 @@ pub struct SearchArgs {
     /// Replace an existing --grid file.
     #[arg(long)]
     pub force: bool,
+    /// Print the results as one JSON array instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Where the model runs: cpu, wgpu, tch, tch:cuda:N or cuda:N.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
 }
@@ -120,6 +133,7 @@ fn embed(
 /// What `metron embed` writes, as one set.
 const EMBED_FILES: [&str; 3] = ["embeddings.npy", "labels.npy", "paths.txt"];
 
+/// `metron embed`: writes the output files and returns a one-line summary.
 pub fn run_embed(args: &EmbedArgs) -> Result<String, CliError> {
     // Refused before the (long) embedding, not after.
     super::output::refuse_existing_files(&args.out, &EMBED_FILES, args.force)?;
@@ -150,7 +164,7 @@ pub fn run_embed(args: &EmbedArgs) -> Result<String, CliError> {
     super::output::write_file_set(&args.out, &EMBED_FILES, args.force, |dir| {
         write_embeddings(&dir.join("embeddings.npy"), &dir.join("labels.npy"), &out)
             .map_err(usage)?;
-        metron_core::io::atomic_write(dir.join("paths.txt"), paths.as_bytes())?;
+        metron_core::atomic_write(dir.join("paths.txt"), paths.as_bytes())?;
         Ok(())
     })?;
     Ok(format!(
@@ -193,6 +207,7 @@ fn read_gallery(dir: &Path) -> Result<Gallery, CliError> {
     })
 }
 
+/// `metron search`: the text to print on stdout (a table, or JSON with `--json`).
 pub fn run_search(args: &SearchArgs) -> Result<String, CliError> {
     if let Some(grid) = &args.grid {
         super::output::refuse_existing_file(grid, args.force)?;

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use metron_core::Embeddings;
-use metron_core::io::NpyElement;
+use metron_core::NpyElement;
 use metron_metrics::{Real, RetrievalConfig, RetrievalReport, evaluate_retrieval};
 use ndarray::ArrayView2;
 
@@ -14,6 +14,7 @@ use super::common::{
 };
 use super::progress::Bar;
 
+/// Arguments of `metron eval`: embedding and label files and the metrics to compute.
 #[derive(Debug, Clone, Args)]
 pub struct EvalArgs {
     /// Query embeddings (`.npy` f32/f64 [N, d], or `.safetensors`). Without --gallery every

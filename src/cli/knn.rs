@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use metron_core::io::NpyElement;
+use metron_core::NpyElement;
 use metron_metrics::{Blocking, KnnOptions, Neighbors, Real, knn_with_progress};
 use ndarray::{Array2, ArrayView2};
 
@@ -13,6 +13,7 @@ use super::common::{
 };
 use super::progress::Bar;
 
+/// Arguments of `metron knn`: embedding files, K and where to write the neighbours.
 #[derive(Debug, Clone, Args)]
 pub struct KnnArgs {
     /// Query embeddings (`.npy` f32/f64 [N, d], or `.safetensors`). Without --gallery each
@@ -42,6 +43,7 @@ pub struct KnnArgs {
     /// Gallery items per block.
     #[arg(long, default_value_t = Blocking::default().block_gallery)]
     pub block_gallery: usize,
+    /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
     /// Replace existing output files.
@@ -82,8 +84,8 @@ fn write_neighbors<T: Real + NpyElement>(out: &Path, nn: &Neighbors<T>) -> Resul
     let idx = Array2::from_shape_fn(shape, |(i, j)| nn.indices[i * nn.k + j] as i64);
     let val =
         ArrayView2::from_shape(shape, &nn.values).map_err(|e| CliError::Usage(e.to_string()))?;
-    metron_core::io::write_npy(out.join("indices.npy"), &idx.view())?;
-    metron_core::io::write_npy(out.join("values.npy"), &val)?;
+    metron_core::write_npy(out.join("indices.npy"), &idx.view())?;
+    metron_core::write_npy(out.join("values.npy"), &val)?;
     Ok(())
 }
 

@@ -19,10 +19,12 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "metron", version, about)]
 pub struct Cli {
+    /// The subcommand to run.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// The subcommands of `metron`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Evaluate embeddings: Recall@K, P@1, R-precision, MAP@R, NMI/AMI from an exact kNN.
@@ -42,24 +44,33 @@ pub enum Command {
 /// What a subcommand can fail with; the binary prints it as one line and exits non-zero.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
+    /// A file, format, shape or device problem reported by metron-core.
     #[error(transparent)]
     Core(#[from] metron_core::Error),
+    /// A checkpoint or model that cannot be loaded or run.
     #[error(transparent)]
     System(#[from] crate::systems::SystemError),
+    /// The evaluation or kNN search refused its inputs.
     #[error("{context}: {source}")]
     Metrics {
+        /// The input file(s) searched, e.g. `q.npy vs g.npy`.
         context: String,
+        /// What the metrics crate reported.
         #[source]
         source: metron_metrics::Error,
     },
+    /// Arguments or input files that do not fit together; the message says what to change.
     #[error("{0}")]
     Usage(String),
     /// A check that ran and found problems: the report (already formatted) goes to stdout.
     #[error("the check found problems")]
     CheckFailed(String),
+    /// An output file or directory could not be written.
     #[error("{path}: {source}")]
     Write {
+        /// The file or directory being written.
         path: PathBuf,
+        /// The underlying I/O error.
         #[source]
         source: std::io::Error,
     },

@@ -11,9 +11,10 @@ use rand_distr::{Distribution, StandardNormal};
 
 use super::CliError;
 
+/// Arguments of `metron synth`: the output directory and the shape of the set.
 #[derive(Debug, Clone, Args)]
 pub struct SynthArgs {
-    /// Output directory: writes embeddings.npy (f32 [N, d]) and labels.npy (i64 [N]).
+    /// Output directory: writes embeddings.npy (f32, N x d) and labels.npy (i64, N).
     #[arg(long)]
     pub out: PathBuf,
     /// Number of items.
@@ -30,6 +31,7 @@ pub struct SynthArgs {
     /// default sizes, a typical deep-metric-learning benchmark level; 0 gives exact centres.
     #[arg(long, default_value_t = 2.0)]
     pub noise: f64,
+    /// Seed of the class centres and the noise.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Replace existing output files.
@@ -45,7 +47,7 @@ pub fn synthesize(args: &SynthArgs) -> Result<(Array2<f32>, Array1<i64>), CliErr
         ));
     }
     let mut rng = metron_core::rng_from_seed(args.seed);
-    let normal = |rng: &mut metron_core::seed::Rng| -> f64 { StandardNormal.sample(rng) };
+    let normal = |rng: &mut metron_core::Rng| -> f64 { StandardNormal.sample(rng) };
     let mut centres = Array2::<f64>::zeros((args.classes, args.dim));
     for mut row in centres.outer_iter_mut() {
         row.iter_mut().for_each(|v| *v = normal(&mut rng));
@@ -71,13 +73,14 @@ pub fn synthesize(args: &SynthArgs) -> Result<(Array2<f32>, Array1<i64>), CliErr
     Ok((x, labels))
 }
 
+/// `metron synth`: writes the set and returns a one-line summary.
 pub fn run(args: &SynthArgs) -> Result<String, CliError> {
     super::output::prepare_dir(&args.out, &["embeddings.npy", "labels.npy"], args.force)?;
     let (x, labels) = synthesize(args)?;
     let emb = args.out.join("embeddings.npy");
     let lab = args.out.join("labels.npy");
-    metron_core::io::write_npy(&emb, &x.view())?;
-    metron_core::io::write_npy(&lab, &labels.view())?;
+    metron_core::write_npy(&emb, &x.view())?;
+    metron_core::write_npy(&lab, &labels.view())?;
     Ok(format!(
         "wrote {} ({} x {} f32) and {} ({} classes)",
         emb.display(),

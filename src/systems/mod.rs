@@ -43,6 +43,7 @@ pub trait System: 'static {
     const PRESETS: &'static [&'static str];
     /// What rebuilds the model (`architecture.config` in checkpoints).
     type ModelConfig: DeserializeOwned;
+    /// The network [`System::build`] returns: trainable, and able to embed images.
     type Model: TrainModel + EmbeddingModel;
 
     /// The model with random weights.
@@ -55,8 +56,11 @@ pub trait System: 'static {
 /// One row of [`SYSTEMS`].
 #[derive(Debug, Clone, Copy)]
 pub struct SystemEntry {
+    /// [`System::KIND`]: the name recorded in checkpoints.
     pub kind: &'static str,
+    /// [`System::DESCRIPTION`]: the paper and what the system does.
     pub description: &'static str,
+    /// [`System::PRESETS`]: the named presets of its recipe.
     pub presets: &'static [&'static str],
     load: fn(&CheckpointBytes, &Path, TrainState, &Device) -> Result<LoadedModel, SystemError>,
 }
@@ -76,8 +80,11 @@ pub static SYSTEMS: &[SystemEntry] = &[entry::<cgd::Cgd>()];
 
 /// A trained model loaded from a checkpoint by the kind recorded in it, ready to embed images.
 pub struct LoadedModel {
+    /// The system kind recorded in the checkpoint.
     pub kind: &'static str,
+    /// The run state saved with the checkpoint (history, best epoch, test pipeline).
     pub state: TrainState,
+    /// The width of the model's embeddings.
     pub embedding_dim: usize,
     embed: Box<dyn Fn(Tensor<4>) -> Tensor<2>>,
     device: Device,

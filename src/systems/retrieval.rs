@@ -39,6 +39,7 @@ pub fn load_registry(path: Option<&Path>) -> Result<Registry, DatasetError> {
 pub struct DataSource {
     /// A registry name, or the CSV file's stem.
     pub dataset: String,
+    /// The dataset's root folder (the CSV's folder for a CSV).
     pub root: PathBuf,
     /// The CSV the data came from, read directly rather than through the registry.
     #[serde(default)]
@@ -93,9 +94,11 @@ impl DataSource {
 /// The splits of a retrieval run.
 #[derive(Debug, Clone)]
 pub struct RetrievalData {
+    /// The training images.
     pub train: Split,
     /// Evaluated by self-retrieval, or, with `gallery`, the queries searched in the gallery.
     pub test: Split,
+    /// The gallery the queries are searched in (In-shop); `None` for self-retrieval.
     pub gallery: Option<Split>,
 }
 
@@ -106,11 +109,13 @@ pub struct RetrievalData {
 pub struct RetrievalSettings {
     /// The K of Recall@K.
     pub recall_ks: Vec<usize>,
+    /// Images per batch when embedding the test (and gallery) split (default 128).
     pub eval_batch_size: usize,
     /// Skip undecodable images (counted) instead of stopping.
     pub skip_corrupt: bool,
     /// Queries and neighbours shown in `retrieval_grid.png`.
     pub grid_queries: usize,
+    /// Neighbours shown per query in `retrieval_grid.png`.
     pub grid_k: usize,
 }
 
@@ -174,42 +179,61 @@ pub fn free_run_dir(system: &str, dataset: &str) -> PathBuf {
 /// Recall@K (and the other retrieval metrics) of the embeddings a run compares.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RetrievalReport {
+    /// Metrics of the trained network (its last epoch), `metric name -> value`.
     pub trained: BTreeMap<String, f64>,
+    /// Metrics of the network before training (empty when it was not evaluated).
     pub untrained: BTreeMap<String, f64>,
+    /// Metrics of the raw test-time pixels as embeddings, the baseline.
     pub pixels: BTreeMap<String, f64>,
     /// `(epoch, Recall@1)` of the best evaluated epoch.
     pub best_epoch: Option<(usize, f64)>,
+    /// What a reader needs to compare the numbers (backbone, sizes, augmentation, ...).
     pub setup: serde_json::Value,
+    /// The run directory holding the checkpoints, curves and embeddings.
     pub run_dir: PathBuf,
+    /// Wall-clock time of this invocation, data loading to report, in seconds.
     pub seconds: f64,
 }
 
 /// What a retrieval run ended with.
 #[derive(Debug)]
 pub enum RetrievalOutcome {
+    /// Every epoch trained; the report (also written to `report.json`).
     Finished(Box<RetrievalReport>),
     /// Stopped early by `--stop-after`; resume from the run directory.
     Stopped {
+        /// The run directory to pass to `--resume`.
         run_dir: PathBuf,
+        /// Epochs finished so far, over all invocations.
         epochs_done: usize,
     },
 }
 
 /// Everything [`train_and_report`] needs, already resolved by a system's recipe.
 pub struct RetrievalJob<'a, M> {
+    /// The run directory, created or opened for a resume.
     pub run: RunDir,
+    /// How to train.
     pub trainer: TrainerConfig,
     /// Freshly initialised (pretrained weights loaded); a checkpoint in `run` replaces it.
     pub model: M,
+    /// Draws each epoch's training batches.
     pub sampler: &'a dyn BatchSampler,
+    /// The train, test (and gallery) splits.
     pub data: &'a RetrievalData,
+    /// The training transform (augmentation and normalisation).
     pub train_pipeline: Pipeline,
+    /// The deterministic test-time transform, also saved in the checkpoints.
     pub test_pipeline: PipelineSpec,
+    /// Recall@K, evaluation batch size and the retrieval grid.
     pub settings: &'a RetrievalSettings,
     /// What a reader needs to compare the numbers (backbone, sizes, augmentation, ...).
     pub setup: serde_json::Value,
+    /// Hide progress bars and per-epoch lines.
     pub quiet: bool,
+    /// Stop (after checkpointing) once this invocation has trained this many epochs.
     pub stop_after: Option<usize>,
+    /// When the invocation started, for the report's `seconds`.
     pub started: Instant,
 }
 

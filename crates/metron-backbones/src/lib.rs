@@ -1,6 +1,8 @@
 //! Backbones for metric learning on Burn, in the layouts of torchvision and timm so that their
 //! state dicts load unchanged (up to documented key renames) and give the same outputs.
 
+#![warn(missing_docs)]
+
 mod error;
 mod load;
 mod registry;

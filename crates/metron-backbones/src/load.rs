@@ -29,8 +29,12 @@ pub enum LoadMode {
 /// What a load did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LoadReport {
+    /// How many checkpoint tensors were loaded into the model.
     pub applied: usize,
+    /// Model parameters the checkpoint did not provide (empty unless [`LoadMode::Partial`]).
     pub missing: Vec<String>,
+    /// Checkpoint tensors, after renaming, that match no model parameter (BatchNorm's
+    /// `num_batches_tracked` counters left out).
     pub unused: Vec<String>,
 }
 

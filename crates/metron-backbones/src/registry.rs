@@ -15,7 +15,9 @@ use crate::{
 pub struct Preprocessing {
     /// Height and width.
     pub image_size: [usize; 2],
+    /// Per-channel (RGB) mean subtracted from the [0, 1]-scaled pixels.
     pub mean: [f32; 3],
+    /// Per-channel (RGB) standard deviation the centred pixels are divided by.
     pub std: [f32; 3],
 }
 
@@ -49,7 +51,9 @@ pub enum Architecture {
 /// One backbone: everything a system needs to build it, feed it and load its weights.
 #[derive(Debug, Clone, Copy)]
 pub struct BackboneEntry {
+    /// The registry name [`build`] takes, as timm spells it (`"resnet50"`, `"vit_small_patch16"`).
     pub name: &'static str,
+    /// The family and configuration that builds the network.
     pub architecture: Architecture,
     /// The default input size and normalisation.
     pub preprocessing: Preprocessing,
@@ -165,9 +169,13 @@ pub fn backbone_entry(name: &str) -> Result<&'static BackboneEntry> {
 #[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Backbone {
+    /// A headless ResNet / ResNeXt returning feature maps.
     ResNet(ResNet),
+    /// VGG-16's convolutional trunk.
     Vgg16(Vgg16),
+    /// A Vision Transformer returning tokens.
     Vit(VisionTransformer),
+    /// A SAIG-S / SAIG-D network returning tokens.
     Saig(Saig),
 }
 

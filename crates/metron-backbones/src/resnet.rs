@@ -7,11 +7,11 @@ use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
-use metron_ops::batch_norm::{
+use metron_ops::conv2d_forward;
+use metron_ops::{
     RunningVariance, batch_norm_forward_with as bn_forward,
     batch_norm_relu_forward_with as bn_relu_forward,
 };
-use metron_ops::conv::conv2d_forward;
 
 use crate::{BackboneError, Result};
 
@@ -27,6 +27,7 @@ pub enum BlockKind {
 /// Configuration of [`ResNet`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResNetConfig {
+    /// Basic blocks (ResNet-18/34) or bottlenecks (ResNet-50, ResNeXt).
     pub block: BlockKind,
     /// Blocks per stage, e.g. `[3, 4, 6, 3]` for ResNet-50.
     pub layers: [usize; 4],
@@ -67,18 +68,22 @@ impl ResNetConfig {
         }
     }
 
+    /// ResNet-18: basic blocks, `[2, 2, 2, 2]`.
     pub fn resnet18() -> Self {
         Self::new(BlockKind::Basic, [2, 2, 2, 2])
     }
 
+    /// ResNet-34: basic blocks, `[3, 4, 6, 3]`.
     pub fn resnet34() -> Self {
         Self::new(BlockKind::Basic, [3, 4, 6, 3])
     }
 
+    /// ResNet-50: bottlenecks, `[3, 4, 6, 3]`.
     pub fn resnet50() -> Self {
         Self::new(BlockKind::Bottleneck, [3, 4, 6, 3])
     }
 
+    /// ResNeXt-50 32x4d: ResNet-50 with 32 groups of 4 channels in the 3x3 convolutions.
     pub fn resnext50_32x4d() -> Self {
         ResNetConfig {
             groups: 32,
@@ -87,26 +92,31 @@ impl ResNetConfig {
         }
     }
 
+    /// Sets [`ResNetConfig::layer3_stride_1`] (off by default).
     pub fn with_layer3_stride_1(mut self, on: bool) -> Self {
         self.layer3_stride_1 = on;
         self
     }
 
+    /// Sets [`ResNetConfig::frozen_batch_norm`] (off by default).
     pub fn with_frozen_batch_norm(mut self, on: bool) -> Self {
         self.frozen_batch_norm = on;
         self
     }
 
+    /// Sets [`ResNetConfig::base_width`] (64 by default).
     pub fn with_base_width(mut self, base_width: usize) -> Self {
         self.base_width = base_width;
         self
     }
 
+    /// Sets [`ResNetConfig::running_variance`] (unbiased by default).
     pub fn with_running_variance(mut self, running_variance: RunningVariance) -> Self {
         self.running_variance = running_variance;
         self
     }
 
+    /// Sets [`ResNetConfig::num_classes`] (`None`, headless, by default).
     pub fn with_num_classes(mut self, num_classes: Option<usize>) -> Self {
         self.num_classes = num_classes;
         self
@@ -243,20 +253,32 @@ fn batch_norm(channels: usize, frozen: bool, device: &Device) -> BatchNorm {
 /// The 1x1 projection of a block whose shape changes.
 #[derive(Module, Debug)]
 pub struct Downsample {
+    /// 1x1 convolution (no bias) to the block's output channels, with the block's stride.
     pub conv: Conv2d,
+    /// BatchNorm after the projection.
     pub bn: BatchNorm,
 }
 
 /// A residual block; `conv3`/`bn3` exist for bottlenecks only.
 #[derive(Module, Debug)]
 pub struct Block {
+    /// First convolution: 3x3 with the block's stride (basic), or the 1x1 reduction
+    /// (bottleneck).
     pub conv1: Conv2d,
+    /// BatchNorm after `conv1`.
     pub bn1: BatchNorm,
+    /// Second convolution: 3x3, carrying the stride and the groups in a bottleneck.
     pub conv2: Conv2d,
+    /// BatchNorm after `conv2`.
     pub bn2: BatchNorm,
+    /// The bottleneck's 1x1 expansion to `4 * planes` channels; `None` in basic blocks.
     pub conv3: Option<Conv2d>,
+    /// BatchNorm after `conv3`; `None` in basic blocks.
     pub bn3: Option<BatchNorm>,
+    /// Projection of the shortcut when the stride or the channel count changes; `None` for
+    /// the identity.
     pub downsample: Option<Downsample>,
+    /// How training batches update the BatchNorms' running variance.
     #[module(skip)]
     pub running_variance: RunningVariance,
 }
@@ -283,14 +305,24 @@ impl Block {
 /// A torchvision-layout ResNet / ResNeXt.
 #[derive(Module, Debug)]
 pub struct ResNet {
+    /// The stem's 7x7 stride-2 convolution (no bias), 3 -> `base_width` channels.
     pub conv1: Conv2d,
+    /// BatchNorm after `conv1`.
     pub bn1: BatchNorm,
+    /// The stem's 3x3 stride-2 max-pool.
     pub maxpool: MaxPool2d,
+    /// Stage 1: `base_width` planes, stride 1.
     pub layer1: Vec<Block>,
+    /// Stage 2: `2 * base_width` planes, stride 2.
     pub layer2: Vec<Block>,
+    /// Stage 3: `4 * base_width` planes, stride 2 (1 with `layer3_stride_1`).
     pub layer3: Vec<Block>,
+    /// Stage 4: `8 * base_width` planes, stride 2.
     pub layer4: Vec<Block>,
+    /// torchvision's classifier on the pooled features; `None` for a headless backbone.
     pub fc: Option<Linear>,
+    /// How training batches update the stem's BatchNorm running variance; use
+    /// [`ResNet::set_running_variance`] to switch every block's too.
     #[module(skip)]
     pub running_variance: RunningVariance,
 }
@@ -366,8 +398,11 @@ impl ResNet {
 pub enum ResNetStage {
     /// Trunk = conv1, bn1, ReLU, max-pool.
     MaxPool,
+    /// Trunk = the stem and layer1.
     Layer1,
+    /// Trunk = the stem, layer1 and layer2.
     Layer2,
+    /// Trunk = the stem and layers 1-3; branches hold layer4.
     Layer3,
     /// Trunk = the whole network (branches are empty).
     Layer4,
@@ -394,10 +429,15 @@ impl std::str::FromStr for ResNetStage {
 /// The shared part of a split ResNet: the stem and the stages up to the cut.
 #[derive(Module, Debug)]
 pub struct ResNetTrunk {
+    /// The stem's convolution ([`ResNet::conv1`]).
     pub conv1: Conv2d,
+    /// The stem's BatchNorm ([`ResNet::bn1`]).
     pub bn1: BatchNorm,
+    /// The stem's max-pool ([`ResNet::maxpool`]).
     pub maxpool: MaxPool2d,
+    /// The stages before the cut, in order (empty for a cut at [`ResNetStage::MaxPool`]).
     pub stages: Vec<Vec<Block>>,
+    /// The stem BatchNorm's running-variance rule.
     #[module(skip)]
     pub running_variance: RunningVariance,
 }
@@ -405,6 +445,7 @@ pub struct ResNetTrunk {
 /// The per-branch part of a split ResNet: the stages after the cut.
 #[derive(Module, Debug)]
 pub struct ResNetBranch {
+    /// The stages after the cut, in order (empty for a cut at [`ResNetStage::Layer4`]).
     pub stages: Vec<Vec<Block>>,
 }
 
@@ -416,6 +457,11 @@ fn run_stages(stages: &[Vec<Block>], mut x: Tensor<4>) -> Tensor<4> {
 }
 
 impl ResNetTrunk {
+    /// Runs the stem and the trunk's stages.
+    ///
+    /// # Shapes
+    /// - `x`: `[B, 3, H, W]` -> `[B, C, H/s, W/s]`, the feature map at the cut (`s` = 4 after
+    ///   the max-pool, up to 32 after layer4)
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = self.maxpool.forward(bn_relu_forward(
             &self.bn1,
@@ -453,6 +499,11 @@ impl Block {
 }
 
 impl ResNetBranch {
+    /// Runs the stages after the cut on the trunk's output.
+    ///
+    /// # Shapes
+    /// - `x`: the trunk's feature map -> `[B, 512 or 2048, H/32, W/32]` (`H/16` with layer3
+    ///   stride 1), as [`ResNet::features`]
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         run_stages(&self.stages, x)
     }

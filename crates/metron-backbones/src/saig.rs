@@ -7,8 +7,8 @@ use burn::nn::{
     BatchNorm, BatchNormConfig, LayerNorm, LayerNormConfig, LinearConfig, PaddingConfig2d,
 };
 use burn::tensor::{Device, Tensor};
-use metron_ops::batch_norm::{RunningVariance, batch_norm_relu_forward_with};
-use metron_ops::conv::conv2d_forward;
+use metron_ops::conv2d_forward;
+use metron_ops::{RunningVariance, batch_norm_relu_forward_with};
 
 use crate::load::KeyMap;
 use crate::vit::{Attention, PositionResize, regrid_tokens};
@@ -45,13 +45,16 @@ pub const SAIG_ORIGINAL_KEYS: KeyMap<'static> = &[
 pub struct SaigConfig {
     /// 11 (SAIG-S) or 22 (SAIG-D).
     pub depth: usize,
+    /// Token width (384 for both variants).
     pub embed_dim: usize,
+    /// Attention heads per block (12); must divide `embed_dim`.
     pub heads: usize,
     /// Input height and width (256 x 256 satellite, 128 x 512 ground for CVUSA).
     pub image_size: [usize; 2],
 }
 
 impl SaigConfig {
+    /// SAIG-S: 11 blocks, 384-d, 12 heads, at `image_size` (height, width).
     pub fn saig_s(image_size: [usize; 2]) -> Self {
         SaigConfig {
             depth: 11,
@@ -61,6 +64,7 @@ impl SaigConfig {
         }
     }
 
+    /// SAIG-D: SAIG-S with 22 blocks, at `image_size` (height, width).
     pub fn saig_d(image_size: [usize; 2]) -> Self {
         SaigConfig {
             depth: 22,
@@ -73,6 +77,9 @@ impl SaigConfig {
         [self.image_size[0] / 16, self.image_size[1] / 16]
     }
 
+    /// Builds the network with random weights (zero position embedding); load a checkpoint
+    /// next. Heads not dividing `embed_dim`, or an image smaller than 16 x 16, are an
+    /// [`BackboneError::InvalidConfig`].
     pub fn init(&self, device: &Device) -> Result<Saig> {
         let d = self.embed_dim;
         let [gh, gw] = self.grid();
@@ -121,7 +128,9 @@ impl SaigConfig {
 /// Conv 3x3 (with bias), BatchNorm, ReLU.
 #[derive(Module, Debug)]
 pub struct StemLayer {
+    /// The 3x3 convolution (stride 1 or 2, padding 1).
     pub conv: Conv2d,
+    /// BatchNorm after `conv`.
     pub bn: BatchNorm,
     /// PyTorch's unbiased running variance unless switched ([`Saig::set_running_variance`]).
     #[module(skip)]
@@ -131,7 +140,9 @@ pub struct StemLayer {
 /// `x + attn(norm1(x))`: the whole block, no MLP.
 #[derive(Module, Debug)]
 pub struct SaigBlock {
+    /// Pre-attention LayerNorm (eps 1e-6).
     pub norm1: LayerNorm,
+    /// Multi-head self-attention over all tokens.
     pub attn: Attention,
 }
 
@@ -146,10 +157,15 @@ pub struct SaigBlock {
 /// [`Saig::resize_position_embedding`] adapts it to the training size.
 #[derive(Module, Debug)]
 pub struct Saig {
+    /// Six conv-BN-ReLU layers, 3 -> 512 channels at overall stride 16.
     pub stem: Vec<StemLayer>,
+    /// 1x1 convolution from the stem's 512 channels to `embed_dim`: one token per position.
     pub proj: Conv2d,
+    /// Learned position embedding, `[1, grid_h * grid_w, D]` (no CLS entry).
     pub pos_embed: Param<Tensor<3>>,
+    /// The attention-only transformer blocks (11 for SAIG-S, 22 for SAIG-D).
     pub blocks: Vec<SaigBlock>,
+    /// Final LayerNorm on the tokens (eps 1e-6).
     pub norm: LayerNorm,
     /// Tokens along height and width that `pos_embed` is laid out for.
     #[module(skip)]

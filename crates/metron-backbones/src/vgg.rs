@@ -6,7 +6,7 @@ use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxP
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
-use metron_ops::conv::conv2d_forward;
+use metron_ops::conv2d_forward;
 
 /// Output channels of the 13 convolutions; a max-pool follows convolutions 1, 3, 6, 9, 12.
 const CHANNELS: [usize; 13] = [
@@ -41,6 +41,8 @@ pub struct Vgg16Config {
 }
 
 impl Vgg16Config {
+    /// Builds the network with Burn's default initialisation; weights are meant to be loaded
+    /// (see [`crate::load_pytorch`] with [`torchvision_vgg16_keys`]).
     pub fn init(&self, device: &Device) -> Vgg16 {
         let mut cin = 3;
         let convs = CHANNELS
@@ -78,11 +80,17 @@ impl Vgg16Config {
 /// VGG-16 (configuration D, no BatchNorm).
 #[derive(Module, Debug)]
 pub struct Vgg16 {
+    /// The 13 3x3 convolutions (padding 1, with bias), each followed by a ReLU.
     pub convs: Vec<Conv2d>,
+    /// The 2x2 stride-2 max-pool after each block of convolutions.
     pub pool: MaxPool2d,
+    /// The 7x7 adaptive average pool in front of the classifier.
     pub avgpool: AdaptiveAvgPool2d,
+    /// Classifier layer 1, `Linear(25088, 4096)`; `None` without classifier.
     pub fc1: Option<Linear>,
+    /// Classifier layer 2, `Linear(4096, 4096)`; `None` without classifier.
     pub fc2: Option<Linear>,
+    /// Classifier output, `Linear(4096, num_classes)`; `None` without classifier.
     pub fc3: Option<Linear>,
 }
 

@@ -6,16 +6,20 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Gelu, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor, TensorData};
-use metron_ops::conv::conv2d_forward;
+use metron_ops::conv2d_forward;
 
 use crate::{BackboneError, Result};
 
 /// Configuration of [`VisionTransformer`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VitConfig {
+    /// Token width `D` (384 for ViT-S, 768 for ViT-B).
     pub embed_dim: usize,
+    /// Number of transformer blocks (12).
     pub depth: usize,
+    /// Attention heads per block; must divide `embed_dim`.
     pub heads: usize,
+    /// Side of the square patches in pixels (16): the patch embedding's kernel and stride.
     pub patch_size: usize,
     /// Input height and width the position embedding is laid out for.
     pub image_size: [usize; 2],
@@ -56,6 +60,9 @@ impl VitConfig {
         ]
     }
 
+    /// Builds the network with random weights (zero CLS token and position embedding); load a
+    /// checkpoint next. Heads not dividing `embed_dim`, a zero patch size or an image smaller
+    /// than one patch are an [`BackboneError::InvalidConfig`].
     pub fn init(&self, device: &Device) -> Result<VisionTransformer> {
         let d = self.embed_dim;
         if self.heads == 0 || !d.is_multiple_of(self.heads) || self.patch_size == 0 {
@@ -103,16 +110,21 @@ impl VitConfig {
     }
 }
 
+/// Patch embedding (timm's `PatchEmbed`): one token per non-overlapping patch.
 #[derive(Module, Debug)]
 pub struct PatchEmbed {
+    /// Convolution with kernel and stride `patch_size`, 3 -> `embed_dim` channels.
     pub proj: Conv2d,
 }
 
 /// Multi-head self-attention with a fused qkv projection (timm's `Attention`).
 #[derive(Module, Debug)]
 pub struct Attention {
+    /// Fused query, key and value projection, `D -> 3 D`.
     pub qkv: Linear,
+    /// Output projection, `D -> D`.
     pub proj: Linear,
+    /// Number of heads; each attends over `D / heads` channels.
     #[module(skip)]
     pub heads: usize,
 }
@@ -144,19 +156,28 @@ impl Attention {
     }
 }
 
+/// The feed-forward part of a [`VitBlock`] (timm's `Mlp`): `fc2(gelu(fc1(x)))`.
 #[derive(Module, Debug)]
 pub struct Mlp {
+    /// Expansion, `D -> mlp_ratio * D`.
     pub fc1: Linear,
+    /// Burn's GELU; kept for the module layout, the forward pass uses
+    /// `metron_core::gelu` (exact gradient) instead.
     pub act: Gelu,
+    /// Projection back, `mlp_ratio * D -> D`.
     pub fc2: Linear,
 }
 
 /// Pre-norm block: `x + attn(norm1(x))`, then `x + mlp(norm2(x))`.
 #[derive(Module, Debug)]
 pub struct VitBlock {
+    /// LayerNorm before attention (eps 1e-6).
     pub norm1: LayerNorm,
+    /// Multi-head self-attention.
     pub attn: Attention,
+    /// LayerNorm before the MLP (eps 1e-6).
     pub norm2: LayerNorm,
+    /// The feed-forward network.
     pub mlp: Mlp,
 }
 
@@ -164,8 +185,8 @@ impl VitBlock {
     fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let x = x.clone() + self.attn.forward(self.norm1.forward(x));
         // `mlp.act` is Burn's GELU; its exact-gradient twin runs instead (see
-        // `metron_core::tensor::gelu`: Burn's backward is the tanh approximation's on wgpu/cuda).
-        let y = self.mlp.fc2.forward(metron_core::tensor::gelu(
+        // `metron_core::gelu`: Burn's backward is the tanh approximation's on wgpu/cuda).
+        let y = self.mlp.fc2.forward(metron_core::gelu(
             self.mlp.fc1.forward(self.norm2.forward(x.clone())),
         ));
         x + y
@@ -175,11 +196,17 @@ impl VitBlock {
 /// A ViT returning its token sequence.
 #[derive(Module, Debug)]
 pub struct VisionTransformer {
+    /// Splits the image into patch tokens.
     pub patch_embed: PatchEmbed,
+    /// The learned CLS token, `[1, 1, D]`.
     pub cls_token: Param<Tensor<3>>,
+    /// Learned position embedding, `[1, 1 + grid_h * grid_w, D]`, CLS entry first.
     pub pos_embed: Param<Tensor<3>>,
+    /// The pre-norm transformer blocks.
     pub blocks: Vec<VitBlock>,
+    /// Final LayerNorm on all tokens (eps 1e-6).
     pub norm: LayerNorm,
+    /// Patches along height and width that `pos_embed` is laid out for.
     #[module(skip)]
     pub grid: [usize; 2],
     /// How `tokens` re-grids the position embedding for other input sizes (timm's

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use burn::tensor::{DType, Device, FloatDType, Tensor, TensorData};
 use metron_backbones::*;
-use metron_core::io::read_npy_f64;
+use metron_core::read_npy_f64;
 use serde_json::Value;
 
 fn fixtures() -> Option<PathBuf> {

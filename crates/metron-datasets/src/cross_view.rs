@@ -10,8 +10,11 @@ use crate::{DatasetError, Result, Sample, Split};
 /// Aligned satellite / ground pairs of one split (row i of one matches row i of the other).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PairSplit {
+    /// The split's name (`train`, `val`), the prefix of the names [`PairSplit::to_splits`] gives.
     pub name: String,
+    /// The satellite (aerial) image of each pair, in pair order.
     pub satellite: Vec<PathBuf>,
+    /// The ground-level (street-view) image of each pair, in pair order.
     pub ground: Vec<PathBuf>,
 }
 
@@ -217,9 +220,12 @@ pub fn parse_cvact(root: &Path, mat: &[u8], layout: CvactLayout) -> Result<Vec<P
 /// satellite images, and the panorama's pixel offset inside each.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VigorPanorama {
+    /// The panorama image (`<root>/<city>/panorama/<file>`).
     pub path: PathBuf,
     /// `[positive, semi1, semi2, semi3]`, indices into [`VigorSplit::satellites`].
     pub satellites: [usize; 4],
+    /// The panorama's pixel offset (the label file's two `delta` values) inside each satellite
+    /// image, in the same order as `satellites`.
     pub offsets: [[f32; 2]; 4],
 }
 
@@ -227,8 +233,11 @@ pub struct VigorPanorama {
 /// `satellite_list.txt` in order) and the panoramas that query them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VigorSplit {
+    /// The split's name (`train`, `test`), the prefix of the names [`VigorSplit::to_splits`] gives.
     pub name: String,
+    /// Every satellite image of the split's cities; [`VigorPanorama::satellites`] indexes it.
     pub satellites: Vec<PathBuf>,
+    /// The split's panoramas (the queries), city by city in label-file order.
     pub panoramas: Vec<VigorPanorama>,
 }
 

@@ -11,17 +11,24 @@ use crate::{DatasetError, Result};
 /// One split of an IDX dataset: `images[i * height * width ..]` is image i (u8, row-major).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdxSplit {
+    /// Pixel values 0..=255 of every image, `count * height * width` bytes.
     pub images: Vec<u8>,
+    /// Class label of each image (0..=9 for MNIST and Fashion-MNIST), `count` of them.
     pub labels: Vec<u8>,
+    /// Number of images (and labels).
     pub count: usize,
+    /// Image height in pixels (28 for MNIST).
     pub height: usize,
+    /// Image width in pixels (28 for MNIST).
     pub width: usize,
 }
 
 /// Train (`train-*`) and test (`t10k-*`) splits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdxDataset {
+    /// The training split, from the `train-*` files.
     pub train: IdxSplit,
+    /// The test split, from the `t10k-*` files.
     pub test: IdxSplit,
 }
 

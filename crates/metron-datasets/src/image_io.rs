@@ -7,8 +7,11 @@ use crate::{DatasetError, Result};
 /// A decoded image: `[3, height, width]` values in [0, 1], RGB (grey images are replicated).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecodedImage {
+    /// Width in pixels.
     pub width: usize,
+    /// Height in pixels.
     pub height: usize,
+    /// The pixels, planar (all red, then all green, then all blue), each plane row-major.
     pub data: Vec<f32>,
 }
 

@@ -3,6 +3,8 @@
 //! Fashion-MNIST, CVUSA, CVACT, VIGOR, iNaturalist 2018 (JSON and Smooth-AP lists), the WGOL
 //! localisation lists of CUB and ILSVRC, a generic CSV, and level-5 MAT-files.)
 
+#![warn(missing_docs)]
+
 mod cross_view;
 mod csv;
 mod error;

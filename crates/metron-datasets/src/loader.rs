@@ -24,9 +24,11 @@ use crate::{DatasetError, IdxSplit, Pipeline, Result, Sample};
 /// A batch ready for a network: `images` is `[len, 3, height, width]` row-major.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImageBatch {
+    /// The normalised pixels of every image ([`Pipeline::normalize`]), laid out as `shape`.
     pub images: Vec<f32>,
     /// `[batch, 3, height, width]`.
     pub shape: [usize; 4],
+    /// Class index of each image, in batch order.
     pub labels: Vec<i64>,
     /// Dataset indices of the images, in batch order.
     pub indices: Vec<usize>,
@@ -36,10 +38,12 @@ pub struct ImageBatch {
 }
 
 impl ImageBatch {
+    /// Number of images in the batch (skipped ones not counted).
     pub fn len(&self) -> usize {
         self.shape[0]
     }
 
+    /// Whether the batch holds no image (every one was skipped, or none was asked for).
     pub fn is_empty(&self) -> bool {
         self.shape[0] == 0
     }
@@ -69,15 +73,19 @@ impl Batch for ImageBatch {
 /// Builds the batch of a list of indices. `seeds[i]` is the random stream of item `i`
 /// ([`augmentation_seed`]); the result must depend on nothing else, for exact resume.
 pub trait LoadBatch: Send + Sync + 'static {
+    /// The batch type [`LoadBatch::load`] builds.
     type Batch: Batch;
 
     /// Items the indices may address (`0..len`).
     fn len(&self) -> usize;
 
+    /// Whether there is no item to address.
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// The batch of the items `indices`, item `indices[i]` drawing its randomness from
+    /// `seeds[i]`. An error ends the epoch.
     fn load(&self, indices: &[usize], seeds: &[u64]) -> Result<Self::Batch>;
 }
 
@@ -85,8 +93,10 @@ pub trait LoadBatch: Send + Sync + 'static {
 /// "this item cannot be decoded" (skippable with `skip_corrupt`); any other error stops the
 /// run.
 pub trait ImageSource: Send + Sync + 'static {
+    /// Number of items; valid indices are `0..len`.
     fn len(&self) -> usize;
 
+    /// Whether the source holds no item.
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -143,7 +153,9 @@ impl ImageSource for Vec<Sample> {
 pub struct InMemoryImages {
     /// Names the items in messages (`<name>#<index>`).
     pub name: String,
+    /// The images, item `i` at `images[i]`.
     pub images: Vec<RgbImage>,
+    /// Class index of each image, as long as `images`.
     pub labels: Vec<usize>,
     /// One box per image, or none at all.
     pub boxes: Option<Vec<[f32; 4]>>,
@@ -215,7 +227,9 @@ pub type MakeImage = dyn Fn(usize) -> Result<RgbImage> + Send + Sync;
 /// is held in memory but the labels.
 #[derive(Clone)]
 pub struct GeneratedImages {
+    /// Names the items in messages (`<name>#<index>`).
     pub name: String,
+    /// Class index of each item; its length is the number of items.
     pub labels: Vec<usize>,
     make: Arc<MakeImage>,
 }
@@ -356,8 +370,12 @@ pub fn decode_batch(
 /// Images with class labels: the [`LoadBatch`] of most retrieval systems.
 #[derive(Clone)]
 pub struct ImageBatches {
+    /// Where the images and labels come from.
     pub source: Arc<dyn ImageSource>,
+    /// The transforms and normalisation every image goes through.
     pub pipeline: Arc<Pipeline>,
+    /// Leave undecodable images out of their batch instead of failing (see
+    /// [`LoaderConfig::skip_corrupt`]).
     pub skip_corrupt: bool,
 }
 
@@ -371,6 +389,7 @@ impl std::fmt::Debug for ImageBatches {
 }
 
 impl ImageBatches {
+    /// Batches of `source` through `pipeline`, skipping undecodable images when `skip_corrupt`.
     pub fn new(source: Arc<dyn ImageSource>, pipeline: Arc<Pipeline>, skip_corrupt: bool) -> Self {
         ImageBatches {
             source,
@@ -445,6 +464,7 @@ impl<B: Send + 'static> Loader<B> {
         }
     }
 
+    /// Batches not yet delivered this epoch (0 after an error).
     pub fn remaining(&self) -> usize {
         self.remaining
     }
@@ -660,7 +680,7 @@ mod tests {
     pub(crate) fn panicking_pipeline(on_width: u32) -> Pipeline {
         let boom = crate::CustomTransform::new(
             "boom",
-            move |img: image::RgbImage, _rng: &mut metron_core::seed::Rng| {
+            move |img: image::RgbImage, _rng: &mut metron_core::Rng| {
                 assert!(
                     img.width() != on_width,
                     "transform failed on a {on_width}-wide image"

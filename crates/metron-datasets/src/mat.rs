@@ -46,6 +46,7 @@ const MX_CHAR: u8 = 4;
 /// The variables of a MAT-file, in file order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MatFile {
+    /// Each variable's name with its array.
     pub variables: Vec<(String, MatArray)>,
 }
 
@@ -62,7 +63,9 @@ impl MatFile {
 /// One MATLAB array. Elements are in MATLAB's column-major order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MatArray {
+    /// The extent of each dimension (at least two, as MATLAB stores them; `[rows, cols, ...]`).
     pub dims: Vec<usize>,
+    /// The elements, by class.
     pub data: MatData,
 }
 
@@ -74,10 +77,13 @@ pub enum MatData {
     Numeric(Vec<f64>),
     /// One char per element (MATLAB stores UTF-16 code units; each becomes one `char`).
     Char(Vec<char>),
+    /// One array per cell.
     Cell(Vec<MatArray>),
     /// `values[e * fields.len() + f]` is field `f` of element `e`.
     Struct {
+        /// The field names, in file order.
         fields: Vec<String>,
+        /// Every element's field values, element by element (see above).
         values: Vec<MatArray>,
     },
     /// A class this reader does not decode (MATLAB's class number: 3 object, 5 sparse,

@@ -26,8 +26,10 @@ use crate::{CvactLayout, Dataset, DatasetError, Result};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ExpectedCounts {
+    /// Expected number of images in the split; unchecked when absent.
     #[serde(default)]
     pub images: Option<usize>,
+    /// Expected number of classes with at least one image in the split; unchecked when absent.
     #[serde(default)]
     pub classes: Option<usize>,
 }
@@ -48,6 +50,7 @@ pub struct DatasetEntry {
     /// For the `inaturalist-lists` reader: split name -> list file, relative to the root.
     #[serde(default)]
     pub lists: BTreeMap<String, String>,
+    /// Split name -> the image and class counts that split must have (`metron datasets check`).
     #[serde(default)]
     pub splits: BTreeMap<String, ExpectedCounts>,
 }
@@ -78,6 +81,7 @@ pub const READERS: [&str; 18] = [
 /// The parsed `datasets.toml`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registry {
+    /// Dataset name (the TOML table name) -> its entry.
     pub entries: BTreeMap<String, DatasetEntry>,
     /// Folder the relative roots are resolved against.
     pub base: PathBuf,
@@ -95,6 +99,7 @@ impl Registry {
         })
     }
 
+    /// The entry of dataset `name`; [`DatasetError::Registry`] listing the known names if none.
     pub fn entry(&self, name: &str) -> Result<&DatasetEntry> {
         self.entries.get(name).ok_or_else(|| {
             DatasetError::Registry(format!(
@@ -219,9 +224,13 @@ fn unknown_reader(name: &str, reader: &str) -> DatasetError {
 /// One difference between what a dataset holds and what the registry expects.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CountMismatch {
+    /// The split whose count differs.
     pub split: String,
+    /// What was counted: `"images"` or `"classes"`.
     pub what: &'static str,
+    /// The count the registry expects.
     pub expected: usize,
+    /// The count the dataset has (0 when the split is missing).
     pub found: usize,
 }
 

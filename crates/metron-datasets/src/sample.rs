@@ -5,6 +5,7 @@ use std::path::PathBuf;
 /// One image of a dataset.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
+    /// The image file, already joined to the dataset root (absolute when the root is).
     pub path: PathBuf,
     /// Dense class index within the dataset (0..classes), in sorted class-name order.
     pub label: usize,
@@ -15,7 +16,9 @@ pub struct Sample {
 /// The samples of one split, with the class names their labels index.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Split {
+    /// The split's name (`train`, `test`, `query`, `gallery`, ...), as [`Dataset::split`] finds it.
     pub name: String,
+    /// The split's images with their labels, in the reader's fixed order.
     pub samples: Vec<Sample>,
     /// `classes[label]` is the dataset's own name of the class. Splits that are compared with
     /// each other (query and gallery) share one list, so their labels compare directly.
@@ -34,7 +37,9 @@ impl Split {
 /// A parsed dataset: its splits in a fixed order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dataset {
+    /// The dataset's name (its `datasets.toml` entry name when read through the registry).
     pub name: String,
+    /// The dataset's splits, in the reader's fixed order.
     pub splits: Vec<Split>,
 }
 

@@ -9,32 +9,50 @@ use image::imageops::{self, FilterType};
 use image::{Rgb, RgbImage};
 use rand::Rng as _;
 
-use metron_core::seed::Rng;
+use metron_core::Rng;
 
 /// One geometric step.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Transform {
     /// Resize to exactly `[height, width]` (torchvision `Resize((h, w))`), bilinear with
     /// anti-aliasing when shrinking.
-    Resize { size: [u32; 2] },
+    Resize {
+        /// The output `[height, width]` in pixels.
+        size: [u32; 2],
+    },
     /// Resize so the shorter side is `size`, keeping the aspect ratio (torchvision
     /// `Resize(int)`).
-    ResizeShorter { size: u32 },
+    ResizeShorter {
+        /// The length in pixels the shorter side is resized to.
+        size: u32,
+    },
     /// A uniformly placed `[height, width]` window; images smaller than the window are padded
     /// with black first, as torchvision's `pad_if_needed`.
-    RandomCrop { size: [u32; 2] },
+    RandomCrop {
+        /// The window's `[height, width]` in pixels.
+        size: [u32; 2],
+    },
     /// The centred `[height, width]` window, black-padded when the image is smaller.
-    CenterCrop { size: [u32; 2] },
+    CenterCrop {
+        /// The window's `[height, width]` in pixels.
+        size: [u32; 2],
+    },
     /// torchvision's `RandomResizedCrop`: a window of random area fraction in `scale` and
     /// aspect ratio (log-uniform) in `ratio`, resized to `size`; after ten failed draws, the
     /// largest centred window whose ratio is within bounds.
     RandomResizedCrop {
+        /// The output `[height, width]` in pixels.
         size: [u32; 2],
+        /// `[min, max]` fraction of the image's area the window covers (torchvision: 0.08, 1).
         scale: [f64; 2],
+        /// `[min, max]` width / height of the window (torchvision: 3/4, 4/3).
         ratio: [f64; 2],
     },
     /// Mirror left-right with probability `p`.
-    HorizontalFlip { p: f64 },
+    HorizontalFlip {
+        /// Probability of mirroring, in [0, 1].
+        p: f64,
+    },
     /// Rotate a 360-degree panorama about the vertical axis: a circular shift of the columns by
     /// a uniform offset, which keeps it a valid panorama (SAIG / cross-view training).
     CircularShift,
@@ -48,11 +66,15 @@ pub type CustomTransformFn = dyn Fn(RgbImage, &mut Rng) -> RgbImage + Send + Syn
 /// A named user-supplied step. Two are equal when they share the same function.
 #[derive(Clone)]
 pub struct CustomTransform {
+    /// Names the step in `Debug` output.
     pub name: String,
+    /// The step: takes the image and the per-image generator, returns the new image.
     pub apply: std::sync::Arc<CustomTransformFn>,
 }
 
 impl CustomTransform {
+    /// The step `apply` under `name`; all its randomness should come from the generator passed
+    /// in, so the augmentation stays reproducible.
     pub fn new(
         name: impl Into<String>,
         apply: impl Fn(RgbImage, &mut Rng) -> RgbImage + Send + Sync + 'static,
@@ -304,8 +326,11 @@ pub fn ten_crop(img: &RgbImage, size: [u32; 2]) -> Vec<RgbImage> {
 /// A list of geometric steps followed by `(x / 255 - mean) / std` per channel.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pipeline {
+    /// The geometric steps, applied in order.
     pub steps: Vec<Transform>,
+    /// Per-channel (RGB) mean subtracted after scaling to [0, 1]; ImageNet's by default.
     pub mean: [f32; 3],
+    /// Per-channel (RGB) standard deviation divided by after the mean; ImageNet's by default.
     pub std: [f32; 3],
     /// Crop to the sample's bounding box (when it has one) before the steps.
     pub crop_to_box: bool,
@@ -314,8 +339,10 @@ pub struct Pipeline {
 impl Pipeline {
     /// ImageNet statistics, the default of every ImageNet-pretrained backbone.
     pub const IMAGENET_MEAN: [f32; 3] = metron_core::IMAGENET_MEAN;
+    /// ImageNet per-channel standard deviations, the default `std`.
     pub const IMAGENET_STD: [f32; 3] = metron_core::IMAGENET_STD;
 
+    /// `steps` with ImageNet normalisation and no box crop.
     pub fn new(steps: Vec<Transform>) -> Self {
         Pipeline {
             steps,
@@ -325,12 +352,15 @@ impl Pipeline {
         }
     }
 
+    /// Normalises with `mean` and `std` (per RGB channel, on the [0, 1] scale) instead.
     pub fn with_normalization(mut self, mean: [f32; 3], std: [f32; 3]) -> Self {
         self.mean = mean;
         self.std = std;
         self
     }
 
+    /// With `on`, crops each image to its sample's bounding box (where it has one) before the
+    /// steps; off by default.
     pub fn with_crop_to_box(mut self, on: bool) -> Self {
         self.crop_to_box = on;
         self

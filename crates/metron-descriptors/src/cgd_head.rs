@@ -4,7 +4,7 @@ use burn::module::Module;
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 
-use metron_ops::batch_norm::{RunningVariance, batch_norm_forward_with};
+use metron_ops::{RunningVariance, batch_norm_forward_with};
 
 use crate::pooling::{Gem, GemConfig, Mac, Spoc};
 use crate::{DescriptorError, Result, l2_normalize};
@@ -49,13 +49,18 @@ pub fn parse_cgd_config(config: &str) -> Result<Vec<CgdDescriptor>> {
 /// Configuration of [`CgdHead`]; defaults are the paper's (SG, 1536-d, 2048 input channels).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CgdHeadConfig {
+    /// The descriptors as CGD letters (see [`parse_cgd_config`]); `"SG"` by default.
     pub descriptors: String,
+    /// Size of the final embedding, split evenly among the descriptors; 1536 by default.
     pub feature_dim: usize,
+    /// Channels C of the backbone's feature map; 2048 (ResNet-50) by default.
     pub in_channels: usize,
+    /// Classes of the auxiliary classifier (the training set's).
     pub num_classes: usize,
 }
 
 impl CgdHeadConfig {
+    /// The paper's head (SG, 1536-d, 2048 input channels) for `num_classes` training classes.
     pub fn new(num_classes: usize) -> Self {
         CgdHeadConfig {
             descriptors: "SG".into(),
@@ -65,16 +70,19 @@ impl CgdHeadConfig {
         }
     }
 
+    /// Other descriptors, as CGD letters such as `"SMG"` (checked by [`CgdHeadConfig::init`]).
     pub fn with_descriptors(mut self, descriptors: &str) -> Self {
         self.descriptors = descriptors.to_string();
         self
     }
 
+    /// Another embedding size; it must be divisible by the number of descriptors.
     pub fn with_feature_dim(mut self, feature_dim: usize) -> Self {
         self.feature_dim = feature_dim;
         self
     }
 
+    /// Another backbone channel count C.
     pub fn with_in_channels(mut self, in_channels: usize) -> Self {
         self.in_channels = in_channels;
         self
@@ -114,10 +122,15 @@ impl CgdHeadConfig {
 /// descriptor's raw vector also feeds an auxiliary BatchNorm + Linear classifier.
 #[derive(Module, Debug)]
 pub struct CgdHead {
+    /// One bias-free `in_channels -> feature_dim / n` projection per descriptor, in `kinds` order.
     pub projections: Vec<Linear>,
+    /// The GeM pooling of the `G` descriptor (p = 3, signed; unused without `G`).
     pub gem: Gem,
+    /// BatchNorm over the first descriptor's raw vector, before the auxiliary classifier.
     pub aux_bn: BatchNorm,
+    /// The auxiliary classifier, `in_channels -> num_classes`.
     pub aux_fc: Linear,
+    /// The descriptors, in configuration order (the first feeds the auxiliary classifier).
     #[module(skip)]
     pub kinds: Vec<CgdDescriptor>,
     /// The auxiliary BatchNorm's running-variance rule (PyTorch's unbiased one by default).

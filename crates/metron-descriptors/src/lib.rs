@@ -2,6 +2,8 @@
 //! tokens (GAP, SAIG's SMD), the CGD multi-descriptor head and AntiMetric's meta-class
 //! ensemble head.
 
+#![warn(missing_docs)]
+
 mod cgd_head;
 mod error;
 mod meta_class;
@@ -14,4 +16,4 @@ pub use meta_class::{MetaClassEnsembleHead, MetaClassEnsembleHeadConfig, meta_cl
 pub use pooling::{Gem, GemConfig, GemVariant, Mac, Spoc};
 pub use tokens::{Gap, Smd, SmdConfig};
 
-pub use metron_core::tensor::l2_normalize;
+pub use metron_core::l2_normalize;

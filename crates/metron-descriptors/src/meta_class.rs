@@ -62,8 +62,11 @@ pub fn meta_class_codes(
 /// Configuration of [`MetaClassEnsembleHead`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MetaClassEnsembleHeadConfig {
+    /// Ensemble branches E, one classifier each.
     pub branches: usize,
+    /// Feature size D of each branch.
     pub feature_dim: usize,
+    /// Meta classes M each branch classifies into.
     pub meta_classes: usize,
     /// AntiMetric's `--with_fc`: a Linear per branch to the meta-class logits. Without it the
     /// pooled features themselves serve as logits (then `feature_dim >= meta_classes`).
@@ -71,6 +74,7 @@ pub struct MetaClassEnsembleHeadConfig {
 }
 
 impl MetaClassEnsembleHeadConfig {
+    /// The head, with one `feature_dim -> meta_classes` Linear per branch when `with_fc`.
     pub fn init(&self, device: &Device) -> MetaClassEnsembleHead {
         MetaClassEnsembleHead {
             classifiers: if self.with_fc {

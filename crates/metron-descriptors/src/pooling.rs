@@ -49,8 +49,10 @@ pub struct Gem {
     /// The fixed exponent (the initial value when learned).
     #[module(skip)]
     pub p: f64,
+    /// Lower clamp of the input in the clamped variant (the signed variant ignores it).
     #[module(skip)]
     pub eps: f64,
+    /// How values below zero are treated.
     #[module(skip)]
     pub variant: GemVariant,
 }
@@ -58,9 +60,13 @@ pub struct Gem {
 /// Configuration of [`Gem`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GemConfig {
+    /// The exponent p (the initial value when learnable); p = 1 is average, large p nears max.
     pub p: f64,
+    /// Lower clamp of the input in the clamped variant; 1e-6 by default.
     pub eps: f64,
+    /// How values below zero are treated; [`GemVariant::Clamped`] by default.
     pub variant: GemVariant,
+    /// Whether p becomes a trained parameter; off by default.
     pub learnable: bool,
 }
 
@@ -91,6 +97,7 @@ impl GemConfig {
         self
     }
 
+    /// The pooling layer, with a trained p on `device` when `learnable`.
     pub fn init(&self, device: &Device) -> Gem {
         Gem {
             learned_p: self

@@ -25,9 +25,14 @@ impl Gap {
 /// L2-normalised. No residual, no norm.
 #[derive(Module, Debug)]
 pub struct Smd {
+    /// Token mixing `N -> 4N`.
     pub mix1: Linear,
+    /// SAIG's GELU. Kept for the module's structure; `forward` runs the exact-gradient
+    /// `metron_core::gelu` in its place.
     pub act: Gelu,
+    /// Token mixing back `4N -> N`.
     pub mix2: Linear,
+    /// The `N -> projections` spatial projections.
     pub project: Linear,
 }
 
@@ -41,6 +46,7 @@ pub struct SmdConfig {
 }
 
 impl SmdConfig {
+    /// SAIG's SMD (8 projections per channel) over `tokens` tokens.
     pub fn new(tokens: usize) -> Self {
         SmdConfig {
             tokens,
@@ -48,6 +54,7 @@ impl SmdConfig {
         }
     }
 
+    /// The head, its Linears initialised on `device`.
     pub fn init(&self, device: &Device) -> Smd {
         let n = self.tokens;
         Smd {
@@ -67,10 +74,8 @@ impl Smd {
         let [b, _, c] = tokens.dims();
         let x = tokens.swap_dims(1, 2); // [B, C, N]
         // `act` is Burn's GELU; its exact-gradient twin runs instead (see
-        // `metron_core::tensor::gelu`: Burn's backward is the tanh approximation's on wgpu/cuda).
-        let x = self
-            .mix2
-            .forward(metron_core::tensor::gelu(self.mix1.forward(x)));
+        // `metron_core::gelu`: Burn's backward is the tanh approximation's on wgpu/cuda).
+        let x = self.mix2.forward(metron_core::gelu(self.mix1.forward(x)));
         let x = self.project.forward(x); // [B, C, 8]
         let k = x.dims()[2];
         l2_normalize(x.swap_dims(1, 2).reshape([b, k * c]))

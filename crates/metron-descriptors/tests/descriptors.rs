@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use burn::module::Module;
 use burn::tensor::{DType, Device, Tensor, TensorData};
-use metron_core::io::read_npy_f64;
+use metron_core::read_npy_f64;
 use metron_descriptors::*;
 use serde_json::Value;
 

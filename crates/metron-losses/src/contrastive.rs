@@ -9,9 +9,16 @@ use crate::{Distance, Reducer, Result};
 /// is reduced on its own (mean over non-zero by default) and the two are added.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContrastiveLoss {
+    /// Distance below which a positive pair costs nothing (PML default 0); for a similarity,
+    /// the similarity above which it costs nothing.
     pub pos_margin: f64,
+    /// Distance beyond which a negative pair costs nothing (PML default 1); for a similarity,
+    /// the similarity below which it costs nothing.
     pub neg_margin: f64,
+    /// How embeddings are compared (default normalised Euclidean distance).
     pub distance: Distance,
+    /// Reduction applied to the positive and to the negative terms separately (default mean
+    /// over non-zero terms).
     pub reducer: Reducer,
 }
 
@@ -28,6 +35,7 @@ impl Default for ContrastiveLoss {
 }
 
 impl ContrastiveLoss {
+    /// The given margins with the default distance and reducer.
     pub fn new(pos_margin: f64, neg_margin: f64) -> Self {
         ContrastiveLoss {
             pos_margin,

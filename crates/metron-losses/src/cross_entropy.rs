@@ -27,7 +27,9 @@ pub(crate) fn smoothed_cross_entropy(
 /// `mean_b [(1 - eps)(-log p_{b,y}) + eps * mean_c(-log p_{b,c})]`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LabelSmoothingCrossEntropy {
+    /// Label-smoothing mass spread uniformly over all classes, in `[0, 1]` (default 0.1).
     pub epsilon: f64,
+    /// Temperature dividing the logits before the softmax (default 0.5).
     pub temperature: f64,
 }
 

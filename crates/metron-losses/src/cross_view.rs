@@ -21,6 +21,8 @@ fn pair_distances(sat: Tensor<2>, grd: Tensor<2>) -> Result<Tensor<2>> {
 /// The diagonal terms (log 2 each, zero gradient) are kept, as in the original code.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SoftMarginTripletLoss {
+    /// Scale of `d_pos - d_neg` inside the softplus; larger approaches a hard hinge at 0
+    /// (SAIG default 10).
     pub alpha: f64,
 }
 
@@ -52,6 +54,7 @@ impl SoftMarginTripletLoss {
 /// `CE([S_i,: , S_:,i without S_ii] / t, target i)`, with `S = sat grd^T`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CrossViewInfoNce {
+    /// Temperature dividing the similarities before the softmax (SAIG default 0.02).
     pub temperature: f64,
 }
 
@@ -88,6 +91,7 @@ impl CrossViewInfoNce {
 /// in both directions; `1/2 [mean softplus(alpha (d_pos - d_neg))_sat + mean (...)_grd]`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SemiSoftTriHardLoss {
+    /// Scale of `d_pos - d_neg` inside the softplus (SAIG default 10).
     pub alpha: f64,
 }
 

@@ -7,7 +7,10 @@ use burn::tensor::Tensor;
 pub enum Distance {
     /// Euclidean distance `|x - y|`, optionally of the L2-normalised vectors
     /// (pytorch-metric-learning's `LpDistance(p=2, power=1)`, whose default normalises).
-    Euclidean { normalize: bool },
+    Euclidean {
+        /// L2-normalise both sets of rows before measuring (PML default `true`).
+        normalize: bool,
+    },
     /// Cosine similarity (higher is closer).
     Cosine,
     /// Raw inner product (higher is closer).
@@ -21,7 +24,7 @@ impl Default for Distance {
     }
 }
 
-pub use metron_core::tensor::l2_normalize;
+pub use metron_core::l2_normalize;
 
 /// Euclidean distances between the rows of `x` and `y`.
 ///

@@ -26,6 +26,8 @@
 //! there. Degenerate batches (no positive pair, one class, one item) give a loss of 0 with a
 //! zero gradient; wrong label counts, NaN/Inf inputs and malformed layouts are errors.
 
+#![warn(missing_docs)]
+
 mod batch;
 mod contrastive;
 mod cross_entropy;
@@ -35,7 +37,7 @@ mod error;
 mod init;
 mod logsumexp;
 mod margin_softmax;
-pub mod miner;
+mod miner;
 mod multi_similarity;
 mod ntxent;
 mod proxy_anchor;

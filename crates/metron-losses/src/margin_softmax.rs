@@ -45,6 +45,7 @@ pub struct ArcFaceLoss {
     pub weight: Param<Tensor<2>>,
     /// In radians.
     pub margin: f64,
+    /// Factor multiplying every logit (cosine) before the softmax (PML default 64).
     pub scale: f64,
 }
 
@@ -54,7 +55,9 @@ pub struct ArcFaceLoss {
 pub struct CosFaceLoss {
     /// `[D, C]`.
     pub weight: Param<Tensor<2>>,
+    /// Subtracted from the target class's cosine (PML default 0.35).
     pub margin: f64,
+    /// Factor multiplying every logit before the softmax (PML default 64).
     pub scale: f64,
 }
 
@@ -64,7 +67,9 @@ pub struct CosFaceLoss {
 pub struct NormSoftmaxLoss {
     /// `[C, D]`: row c is class c's weight.
     pub weight: Param<Tensor<2>>,
+    /// Temperature dividing the cosines before the softmax.
     pub temperature: f64,
+    /// Label-smoothing mass `eps` spread uniformly over the C classes, in `[0, 1]`.
     pub label_smoothing: f64,
 }
 
@@ -76,19 +81,26 @@ pub struct AmsLoss {
     pub weight: Param<Tensor<2>>,
     /// `[C]`.
     pub bias: Param<Tensor<1>>,
+    /// Subtracted from the target class's logit (Smooth-AP default 0.3).
     pub margin: f64,
+    /// Factor multiplying every logit before the softmax (Smooth-AP default 30).
     pub scale: f64,
 }
 
 /// Shapes and hyper-parameters shared by the four classifiers' configurations.
 #[derive(Debug, Clone)]
 pub struct ClassifierLossConfig {
+    /// Number of classes C: one weight vector per class.
     pub num_classes: usize,
+    /// Embedding size D the weights are sized for.
     pub embedding_dim: usize,
+    /// Seed of the weight initialisation; the same seed gives the same weights on every
+    /// backend (default 0).
     pub seed: u64,
 }
 
 impl ClassifierLossConfig {
+    /// C classes of D-dimensional embeddings, seed 0.
     pub fn new(num_classes: usize, embedding_dim: usize) -> Self {
         ClassifierLossConfig {
             num_classes,

@@ -17,8 +17,11 @@ use crate::Distance;
 pub struct MinerInput<'a> {
     /// Row-major `[labels.len(), ref_labels.len()]`.
     pub matrix: &'a [f32],
+    /// Labels of the batch (the anchors): one per row of `matrix`.
     pub labels: &'a [i64],
+    /// Labels of the reference set: one per column of `matrix`.
     pub ref_labels: &'a [i64],
+    /// What `matrix` holds; [`Distance::is_similarity`] says whether larger means closer.
     pub distance: Distance,
     /// The reference set is the batch itself: item i is never its own positive.
     pub same_set: bool,
@@ -44,16 +47,22 @@ impl MinerInput<'_> {
 /// reference set.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Pairs {
+    /// Batch index of each positive pair's anchor.
     pub anchors_pos: Vec<usize>,
+    /// Reference index of each positive pair's positive (same length as `anchors_pos`).
     pub positives: Vec<usize>,
+    /// Batch index of each negative pair's anchor.
     pub anchors_neg: Vec<usize>,
+    /// Reference index of each negative pair's negative (same length as `anchors_neg`).
     pub negatives: Vec<usize>,
 }
 
 /// What a miner returns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Tuples {
+    /// Positive and negative pairs (pair miners such as [`MultiSimilarityMiner`]).
     Pairs(Pairs),
+    /// (anchor, positive, negative) triplets (triplet miners such as [`BatchHardMiner`]).
     Triplets(Triplets),
 }
 
@@ -93,22 +102,29 @@ impl Tuples {
 
 /// Picks the tuples a loss uses from a batch (pytorch-metric-learning's `BaseMiner.mine`).
 pub trait Miner: std::fmt::Debug + Send + Sync {
+    /// The tuples to use from `input`: anchors index the batch (rows of the matrix), positives
+    /// and negatives the reference set (its columns).
     fn mine(&self, input: &MinerInput<'_>) -> Tuples;
 }
 
 /// Triplets as three parallel index lists.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Triplets {
+    /// Batch index of each triplet's anchor.
     pub anchors: Vec<usize>,
+    /// Reference index of each triplet's positive (same label as the anchor).
     pub positives: Vec<usize>,
+    /// Reference index of each triplet's negative (another label).
     pub negatives: Vec<usize>,
 }
 
 impl Triplets {
+    /// Number of triplets.
     pub fn len(&self) -> usize {
         self.anchors.len()
     }
 
+    /// Whether there is no triplet.
     pub fn is_empty(&self) -> bool {
         self.anchors.is_empty()
     }
@@ -133,7 +149,11 @@ pub enum TripletSelection {
     /// every valid triplet whose negative is farther than the positive but by at most
     /// `margin`, `0 < d(a, n) - d(a, p) <= margin` (for similarities, `0 < s(a, p) - s(a, n)
     /// <= margin`). `margin` is the miner's, independent of the loss's.
-    SemiHard { margin: f64 },
+    SemiHard {
+        /// Largest `d(a, n) - d(a, p)` (or `s(a, p) - s(a, n)`) a kept triplet may have
+        /// (PML's miner default 0.2).
+        margin: f64,
+    },
     /// FaceNet's semi-hard rule as in TensorFlow's `triplet_semihard_loss`: one triplet per
     /// positive pair (a, p), with the closest negative farther than p, or the farthest
     /// negative when none is.
@@ -152,10 +172,14 @@ pub struct BatchAllMiner;
 /// a missing negative (the term is then the margin, with no gradient).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BatchHardMiner {
+    /// CGD's rule: every anchor yields a triplet, even without a positive or a negative
+    /// (default `false`, pytorch-metric-learning's rule).
     pub every_anchor: bool,
 }
 
 impl BatchHardMiner {
+    /// pytorch-metric-learning's `BatchHardMiner`: anchors lacking a positive or a negative
+    /// are skipped.
     pub fn new() -> Self {
         BatchHardMiner::default()
     }
@@ -172,6 +196,7 @@ impl BatchHardMiner {
 /// negatives keeps no positive pair, one without positives no negative pair.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MultiSimilarityMiner {
+    /// Slack around the hardest opposite pair within which a pair is kept (PML default 0.1).
     pub epsilon: f64,
 }
 
@@ -182,6 +207,7 @@ impl Default for MultiSimilarityMiner {
 }
 
 impl MultiSimilarityMiner {
+    /// A miner with the given `epsilon`.
     pub fn new(epsilon: f64) -> Self {
         MultiSimilarityMiner { epsilon }
     }

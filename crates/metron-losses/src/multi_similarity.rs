@@ -19,9 +19,14 @@ use crate::{Distance, triplet::host_matrix};
 /// pairing).
 #[derive(Debug, Clone)]
 pub struct MultiSimilarityLoss {
+    /// Sharpness of the positive term (PML default 2).
     pub alpha: f64,
+    /// Sharpness of the negative term (PML default 50).
     pub beta: f64,
+    /// Similarity offset `base` (the paper's lambda) both terms are measured from (PML default
+    /// 0.5).
     pub base: f64,
+    /// Miner choosing the pairs; `None` (the default) uses every pair.
     pub miner: Option<Arc<dyn Miner>>,
 }
 

@@ -12,6 +12,7 @@ use crate::logsumexp::masked_logsumexp;
 /// pairs; `s` is cosine similarity.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NtXentLoss {
+    /// Temperature `t` dividing the cosine similarities (PML default 0.07).
     pub temperature: f64,
 }
 
@@ -22,6 +23,7 @@ impl Default for NtXentLoss {
 }
 
 impl NtXentLoss {
+    /// A loss with the given temperature.
     pub fn new(temperature: f64) -> Self {
         NtXentLoss { temperature }
     }

@@ -11,9 +11,13 @@ use crate::{LossError, Result};
 /// Configuration of [`ProxyAnchorLoss`]; defaults are the paper's (margin 0.1, alpha 32).
 #[derive(Debug, Clone)]
 pub struct ProxyAnchorLossConfig {
+    /// Number of classes C: one proxy per class.
     pub num_classes: usize,
+    /// Embedding size D of the proxies.
     pub embedding_dim: usize,
+    /// Cosine margin `m` (default 0.1).
     pub margin: f64,
+    /// Scale `alpha` of the cosines in the log-sum-exps (default 32).
     pub alpha: f64,
     /// Seed of the proxies' Kaiming-normal initialisation (fan-out mode, as
     /// pytorch-metric-learning).
@@ -21,6 +25,7 @@ pub struct ProxyAnchorLossConfig {
 }
 
 impl ProxyAnchorLossConfig {
+    /// C classes of D-dimensional embeddings with the paper's margin and alpha, seed 0.
     pub fn new(num_classes: usize, embedding_dim: usize) -> Self {
         ProxyAnchorLossConfig {
             num_classes,
@@ -31,6 +36,7 @@ impl ProxyAnchorLossConfig {
         }
     }
 
+    /// The loss with `[C, D]` proxies drawn `N(0, 2 / C)` from `seed` on `device`.
     pub fn init(&self, device: &Device) -> ProxyAnchorLoss {
         let std = (2.0 / self.num_classes as f64).sqrt();
         ProxyAnchorLoss {
@@ -59,7 +65,9 @@ impl ProxyAnchorLossConfig {
 pub struct ProxyAnchorLoss {
     /// `[C, D]`, one proxy per class (normalised inside the loss).
     pub proxies: Param<Tensor<2>>,
+    /// Cosine margin `m`.
     pub margin: f64,
+    /// Scale `alpha` of the cosines in the log-sum-exps.
     pub alpha: f64,
 }
 

@@ -15,11 +15,16 @@ use crate::{LossError, Result};
 pub struct SmoothApLoss {
     /// The sigmoid temperature tau (0.01 in the paper).
     pub temperature: f64,
+    /// Rows per class block: the batch is `classes x samples_per_class` contiguous rows, one
+    /// block per class (at least 2 without `include_query`).
     pub samples_per_class: usize,
+    /// Count the query among its own positives and in its ranks (the original code, default
+    /// `true`); `false` gives the textbook AP.
     pub include_query: bool,
 }
 
 impl SmoothApLoss {
+    /// Blocks of `samples_per_class`, tau 0.01, query included (the original code's setup).
     pub fn new(samples_per_class: usize) -> Self {
         SmoothApLoss {
             temperature: 0.01,

@@ -19,10 +19,15 @@ use crate::{Distance, LossError, Reducer, Result};
 /// positive and negative pair sharing an anchor) instead of `selection`.
 #[derive(Debug, Clone)]
 pub struct TripletMarginLoss {
+    /// Margin added to `d(a, p) - d(a, n)` before the hinge (PML default 0.05).
     pub margin: f64,
+    /// How embeddings are compared (default normalised Euclidean distance).
     pub distance: Distance,
+    /// Which triplets enter the loss when no miner is set (default all).
     pub selection: TripletSelection,
+    /// How the triplet terms become one scalar (default mean over non-zero terms).
     pub reducer: Reducer,
+    /// Miner whose tuples replace `selection`; `None` by default.
     pub miner: Option<Arc<dyn Miner>>,
 }
 
@@ -61,6 +66,7 @@ pub(crate) fn host_matrix(m: &Tensor<2>) -> Vec<f32> {
 }
 
 impl TripletMarginLoss {
+    /// The given margin with the other defaults.
     pub fn new(margin: f64) -> Self {
         TripletMarginLoss {
             margin,
@@ -68,16 +74,19 @@ impl TripletMarginLoss {
         }
     }
 
+    /// Compares embeddings with `distance`.
     pub fn with_distance(mut self, distance: Distance) -> Self {
         self.distance = distance;
         self
     }
 
+    /// Uses the triplets `selection` picks (ignored while a miner is set).
     pub fn with_selection(mut self, selection: TripletSelection) -> Self {
         self.selection = selection;
         self
     }
 
+    /// Reduces the triplet terms with `reducer`.
     pub fn with_reducer(mut self, reducer: Reducer) -> Self {
         self.reducer = reducer;
         self

@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 
 use burn::tensor::{Device, Tensor, TensorData};
-use metron_core::io::{read_npy_f64, read_npy_i64};
+use metron_core::{read_npy_f64, read_npy_i64};
 use metron_losses::*;
 use serde_json::Value;
 

@@ -17,6 +17,7 @@ pub struct CrossViewReport {
     pub recall_at: Vec<(usize, f64)>,
     /// `K = floor(0.01 * N_gallery) + 1`.
     pub top1_percent_k: usize,
+    /// Recall@K at `K = top1_percent_k` ("top 1%" recall).
     pub recall_at_top1_percent: f64,
     /// VIGOR only: the fraction of queries with no non-semi-positive satellite ranked above
     /// the positive.

@@ -18,8 +18,11 @@ use crate::{Error, Real, Result, Similarity};
 pub struct RetrievalConfig {
     /// The K of Recall@K (default 1, 2, 4, 8 as in CGD and most DML papers).
     pub ks: Vec<usize>,
+    /// How queries and gallery items are compared (default cosine).
     pub similarity: Similarity,
+    /// Where the score GEMMs run (default CPU).
     pub compute: Compute,
+    /// Block sizes of the kNN scan (default 1024 x 1024).
     pub blocking: Blocking,
     /// `Some(seed)`: also cluster the queries with k-means (k = number of distinct labels)
     /// and report NMI and AMI.
@@ -49,19 +52,33 @@ impl Default for RetrievalConfig {
 /// The numbers of one evaluation. Fractions in [0, 1].
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct RetrievalReport {
+    /// Number of query rows evaluated.
     pub num_queries: usize,
+    /// Number of gallery rows searched (the query set itself in self-retrieval).
     pub num_gallery: usize,
+    /// Whether the queries were searched against themselves, each item's own row excluded.
     pub self_retrieval: bool,
+    /// Name of the similarity used (`cosine`, `ip` or `l2`).
     pub similarity: String,
     /// `(K, Recall@K)` in the order of `RetrievalConfig::ks`.
     pub recall_at: Vec<(usize, f64)>,
+    /// Fraction of queries whose nearest neighbour shares their label (PML definition).
     pub precision_at_1: f64,
+    /// Mean over queries of the fraction of same-label items among the R nearest, R being the
+    /// query's number of same-label gallery items.
     pub r_precision: f64,
+    /// pytorch-metric-learning's MAP@R: mean average precision over the R nearest neighbours.
     pub map_at_r: f64,
     /// Queries with no relevant gallery item, left out of P@1, R-precision, MAP@R and mAP.
     pub lone_queries: usize,
+    /// Mean average precision over the full ranking; `Some` only with
+    /// `RetrievalConfig::full_map`.
     pub map: Option<f64>,
+    /// Normalised mutual information between the labels and a k-means clustering of the
+    /// queries; `Some` only with `RetrievalConfig::clustering_seed`.
     pub nmi: Option<f64>,
+    /// Adjusted mutual information of the same clustering; `Some` only with
+    /// `RetrievalConfig::clustering_seed`.
     pub ami: Option<f64>,
 }
 

@@ -32,11 +32,7 @@ fn dist_sq<T: Real>(a: ndarray::ArrayView1<'_, T>, b: ndarray::ArrayView1<'_, T>
 
 /// k-means++ seeding: each next centre is drawn with probability proportional to the squared
 /// distance to the nearest centre chosen so far.
-fn kmeans_pp<T: Real>(
-    x: ArrayView2<'_, T>,
-    k: usize,
-    rng: &mut metron_core::seed::Rng,
-) -> Vec<usize> {
+fn kmeans_pp<T: Real>(x: ArrayView2<'_, T>, k: usize, rng: &mut metron_core::Rng) -> Vec<usize> {
     let n = x.nrows();
     let mut chosen = vec![rng.random_range(0..n)];
     let mut nearest: Vec<f64> = (0..n)
@@ -73,16 +69,21 @@ fn kmeans_pp<T: Real>(
 /// Settings of [`kmeans`].
 #[derive(Debug, Clone)]
 pub struct KMeansConfig {
+    /// Number of clusters k, `1..=N`.
     pub n_clusters: usize,
+    /// Seed of the initial centroids (k-means++ while N * k <= [`KMEANS_PP_LIMIT`], a random
+    /// sample beyond).
     pub seed: u64,
     /// Upper bound on Lloyd iterations; it stops earlier once no point changes cluster.
     pub max_iter: usize,
     /// Independent restarts (seeds derived from `seed`); the lowest-inertia one is kept.
     pub n_init: usize,
+    /// Where the point-to-centroid distances of the assignment step are computed.
     pub compute: Compute,
 }
 
 impl KMeansConfig {
+    /// `n_clusters` clusters from `seed`: at most 100 iterations, one run, on the CPU.
     pub fn new(n_clusters: usize, seed: u64) -> Self {
         KMeansConfig {
             n_clusters,
@@ -101,6 +102,7 @@ pub struct KMeansResult {
     pub assignment: Vec<i64>,
     /// `[n_clusters, d]`.
     pub centroids: Array2<f64>,
+    /// Assignment steps the kept run made, at most `max_iter`.
     pub iterations: usize,
     /// Sum of squared distances of the points to their centroids.
     pub inertia: f64,

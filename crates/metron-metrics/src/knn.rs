@@ -10,12 +10,16 @@ use crate::{Error, Real, Result, Similarity};
 /// How a kNN search runs: the similarity, where the GEMMs run and the block sizes.
 #[derive(Debug, Clone, Default)]
 pub struct KnnOptions {
+    /// How queries and gallery items are compared (default cosine).
     pub similarity: Similarity,
+    /// Where the score GEMMs run (default CPU).
     pub compute: Compute,
+    /// Block sizes of the scan (default 1024 x 1024).
     pub blocking: Blocking,
 }
 
 impl KnnOptions {
+    /// A search by `similarity` on the CPU with the default blocks.
     pub fn new(similarity: Similarity) -> Self {
         KnnOptions {
             similarity,
@@ -23,11 +27,13 @@ impl KnnOptions {
         }
     }
 
+    /// Runs the GEMMs where `compute` says.
     pub fn with_compute(mut self, compute: Compute) -> Self {
         self.compute = compute;
         self
     }
 
+    /// Scans with the block sizes of `blocking`.
     pub fn with_blocking(mut self, blocking: Blocking) -> Self {
         self.blocking = blocking;
         self
@@ -41,6 +47,7 @@ impl KnnOptions {
 /// - `indices`, `values`: row-major `[num_queries, k]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Neighbors<T> {
+    /// Neighbours kept per query: the row length of `indices` and `values`.
     pub k: usize,
     /// Gallery row of each neighbour.
     pub indices: Vec<usize>,
@@ -49,6 +56,7 @@ pub struct Neighbors<T> {
 }
 
 impl<T: Copy> Neighbors<T> {
+    /// Number of queries (rows); 0 when `k` is 0.
     pub fn num_queries(&self) -> usize {
         self.indices.len().checked_div(self.k).unwrap_or(0)
     }

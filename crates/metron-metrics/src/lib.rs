@@ -11,25 +11,27 @@
 //! assert_eq!(report.recall_at[0], (1, 1.0));
 //! ```
 
+#![warn(missing_docs)]
+
 mod average_precision;
-pub mod clustering;
-pub mod crossview;
+mod clustering;
+mod crossview;
 mod error;
-pub mod evaluate;
+mod evaluate;
 mod gemm_kernel;
-pub mod kmeans;
-pub mod knn;
-pub mod positive_rank;
+mod kmeans;
+mod knn;
+mod positive_rank;
 mod real;
-pub mod retrieval;
-pub mod scan;
+mod retrieval;
+mod scan;
 mod similarity;
 
 pub use clustering::{ami, nmi};
 pub use crossview::{CrossViewReport, cvusa_recall, top1_percent_k, vigor_recall};
 pub use error::{Error, Result};
 pub use evaluate::{RetrievalConfig, RetrievalReport, evaluate_retrieval};
-pub use kmeans::{KMeansConfig, KMeansResult, kmeans};
+pub use kmeans::{KMEANS_PP_LIMIT, KMeansConfig, KMeansResult, kmeans};
 pub use knn::{KnnOptions, Neighbors, knn, knn_self, knn_with_progress};
 pub use positive_rank::{PositiveRanks, positive_ranks};
 pub use real::Real;

@@ -18,12 +18,19 @@ pub trait Real:
     + Mul<Output = Self>
     + Div<Output = Self>
 {
+    /// `0.0`.
     const ZERO: Self;
+    /// `1.0`.
     const ONE: Self;
+    /// Negative infinity: the score of an unfilled top-k slot, below every real score.
     const NEG_INFINITY: Self;
+    /// Converts from f64 (`as`: rounds to nearest for f32).
     fn from_f64(x: f64) -> Self;
+    /// Converts to f64 (exact).
     fn to_f64(self) -> f64;
+    /// Square root.
     fn sqrt(self) -> Self;
+    /// Whether the value is neither NaN nor infinite.
     fn is_finite(self) -> bool;
 }
 

@@ -77,13 +77,19 @@ pub fn recall_at_k<T: Copy>(
 /// queries that have at least one relevant item. `neighbors.k` must be at least the largest R.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RPrecisionScores {
+    /// Fraction of scored queries whose nearest neighbour shares their label.
     pub precision_at_1: f64,
+    /// Mean of `hits in the R nearest / R` over the scored queries.
     pub r_precision: f64,
+    /// Mean over the scored queries of `(1 / R) sum_{rank k <= R, hit} precision@k`.
     pub map_at_r: f64,
     /// Queries with R >= 1, over which the three are averaged.
     pub num_scored: usize,
 }
 
+/// precision@1, R-precision and MAP@R of `neighbors`, where `relevant[i]` is query i's R (see
+/// [`relevant_counts`]). Errors when the neighbours are fewer than the largest R, when the
+/// label count differs from the queries', or when no query has R >= 1.
 pub fn r_precision_scores<T: Copy>(
     neighbors: &Neighbors<T>,
     query_labels: &[i64],

@@ -32,6 +32,8 @@ pub trait TileVisitor<T>: Send {
 /// Reports how many queries have been fully processed; lets a CLI draw a progress bar without
 /// this crate knowing about terminals.
 pub trait Progress: Sync {
+    /// Called after each finished block with the number of queries it held (calls may come
+    /// from several threads at once).
     fn advance(&self, queries: usize);
 }
 
@@ -61,7 +63,10 @@ pub enum Compute {
 /// (256 x 1024 was 20% slower), larger tiles bring nothing more.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Blocking {
+    /// Most query rows per block, the unit of work of one worker; smaller when there are too
+    /// few queries to keep every worker busy (default 1024).
     pub block_queries: usize,
+    /// Gallery rows per score tile (default 1024).
     pub block_gallery: usize,
 }
 

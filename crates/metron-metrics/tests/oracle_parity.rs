@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use metron_core::io::{read_npy_f64, read_npy_i64};
+use metron_core::{read_npy_f64, read_npy_i64};
 use metron_metrics::{
     Compute, KnnOptions, NoProgress, RetrievalConfig, Similarity, ami, cvusa_recall,
     evaluate_retrieval, knn_self, nmi, vigor_recall,

@@ -2,14 +2,22 @@
 //! its own autodiff node, and Burn's own op on every other backend, in f64 and for the cases a
 //! kernel does not cover, so callers use one function everywhere.
 //!
-//! - [`conv::conv2d_forward`]: im2col + GEMM convolution (forward, weight and input gradients);
-//! - [`batch_norm::batch_norm_forward`] / [`batch_norm::batch_norm_relu_forward`]: training-mode
+//! - [`conv2d_forward`]: im2col + GEMM convolution (forward, weight and input gradients);
+//! - [`batch_norm_forward`] / [`batch_norm_relu_forward`]: training-mode
 //!   BatchNorm in two passes each way, the following ReLU fused in, with PyTorch's running
-//!   statistics ([`batch_norm::RunningVariance`]).
+//!   statistics ([`RunningVariance`]).
 //!
 //! The `flex` feature (default) brings the kernels; without it every function is Burn's op.
 
-pub mod batch_norm;
-pub mod conv;
+#![warn(missing_docs)]
+
+mod batch_norm;
+mod conv;
 #[cfg(feature = "flex")]
 mod flex;
+
+pub use batch_norm::{
+    RunningVariance, batch_norm_forward, batch_norm_forward_with, batch_norm_relu_forward,
+    batch_norm_relu_forward_with, without_running_stat_updates,
+};
+pub use conv::{conv2d, conv2d_forward};

@@ -6,7 +6,7 @@
 use burn::module::{Param, RunningState};
 use burn::nn::{BatchNorm, BatchNormConfig};
 use burn::tensor::{DType, Device, Tensor, TensorData};
-use metron_ops::batch_norm::{
+use metron_ops::{
     RunningVariance, batch_norm_forward, batch_norm_forward_with, batch_norm_relu_forward,
 };
 use serde_json::Value;

@@ -2,6 +2,8 @@
 //! any Burn optimizer, the systems' learning-rate schedules, and global-norm gradient
 //! clipping.
 
+#![warn(missing_docs)]
+
 mod clip;
 mod params;
 mod sam;

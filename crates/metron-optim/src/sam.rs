@@ -23,13 +23,18 @@ pub enum SamVariant {
     /// Burn's `gamma`), 1 for everything else (biases, class tokens, position embeddings,
     /// GeM's p, proxies); eps 1e-16, and the ascent is undone by subtracting `e` rather than
     /// restoring `w`.
-    Asam { eta: f64 },
+    Asam {
+        /// Offset added to `|w|` so that zero weights are still perturbed (SamsungLabs: 0.01).
+        eta: f64,
+    },
 }
 
 /// Configuration of [`Sam`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SamConfig {
+    /// Radius of the ascent: `e(w) / T(w)` has norm `rho` (0.05 in SAM's paper).
     pub rho: f64,
+    /// Which perturbation, see [`SamVariant`].
     pub variant: SamVariant,
 }
 
@@ -58,6 +63,7 @@ impl SamConfig {
         }
     }
 
+    /// Wraps `base`, the optimizer that takes the actual step from the perturbed gradients.
     pub fn init(self, base: ModuleOptimizer) -> Sam {
         Sam { config: self, base }
     }
@@ -99,6 +105,7 @@ pub struct Perturbation {
 /// ```
 #[derive(Clone)]
 pub struct Sam {
+    /// The radius and variant of the perturbation.
     pub config: SamConfig,
     base: ModuleOptimizer,
 }
@@ -179,7 +186,7 @@ impl Sam {
 
     /// A whole SAM step: `loss` is evaluated (and differentiated) at `w` and at `w + e(w)`,
     /// the second time without BatchNorm running-statistics updates
-    /// ([`metron_ops::batch_norm::without_running_stat_updates`]). Returns the updated model
+    /// ([`metron_ops::without_running_stat_updates`]). Returns the updated model
     /// and the loss at `w`.
     pub fn step<M: Module>(
         &mut self,
@@ -192,7 +199,7 @@ impl Sam {
         let grads = GradientsParams::from_grads(first.backward(), &model);
         let (perturbed, undo) = self.ascend(model, &grads);
         // Each batch enters BatchNorm's running statistics once (davda54/sam's advice).
-        let second = metron_ops::batch_norm::without_running_stat_updates(|| loss(&perturbed));
+        let second = metron_ops::without_running_stat_updates(|| loss(&perturbed));
         let grads = GradientsParams::from_grads(second.backward(), &perturbed);
         (self.descend(lr, perturbed, undo, grads), value)
     }

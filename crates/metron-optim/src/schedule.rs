@@ -5,14 +5,18 @@
 /// `max(floor, 0.5 (1 + cos(pi * progress)))` with `progress = (step - warmup) / (total - warmup)`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct WarmupCosine {
+    /// Peak learning rate, reached at the end of warmup.
     pub base_lr: f64,
+    /// Optimizer steps of the linear ramp from 0 to `base_lr`.
     pub warmup_steps: usize,
+    /// Optimizer steps of the whole run, warmup included; the cosine reaches its floor there.
     pub total_steps: usize,
     /// Lower bound of the multiplier (SAIG: 1e-6).
     pub floor: f64,
 }
 
 impl WarmupCosine {
+    /// Warmup then cosine decay from `base_lr`, the multiplier floored at SAIG's 1e-6.
     pub fn new(base_lr: f64, warmup_steps: usize, total_steps: usize) -> Self {
         WarmupCosine {
             base_lr,
@@ -38,12 +42,16 @@ impl WarmupCosine {
 /// the epochs, gamma 0.1; Smooth-AP: [40, 70], gamma 0.3).
 #[derive(Debug, Clone, PartialEq)]
 pub struct MultiStep {
+    /// Learning rate before the first milestone.
     pub base_lr: f64,
+    /// Epochs (0-based) at which the rate is multiplied by `gamma`.
     pub milestones: Vec<usize>,
+    /// Decay factor applied at each milestone (PyTorch's default: 0.1).
     pub gamma: f64,
 }
 
 impl MultiStep {
+    /// Starts at `base_lr` and multiplies it by `gamma` at each of `milestones`.
     pub fn new(base_lr: f64, milestones: Vec<usize>, gamma: f64) -> Self {
         MultiStep {
             base_lr,

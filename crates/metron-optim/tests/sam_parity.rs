@@ -12,7 +12,7 @@ use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, SgdConfig};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{DType, Device, Tensor, TensorData};
-use metron_core::io::{read_npy_f64, read_npy_i64};
+use metron_core::{read_npy_f64, read_npy_i64};
 use metron_optim::{SamConfig, SamVariant};
 use serde_json::Value;
 

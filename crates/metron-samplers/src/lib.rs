@@ -24,6 +24,8 @@
 //! | [`CrossViewPairSampler`] | VIGOR | pairs with no satellite shared inside a batch |
 //! | [`ShuffleSampler`] | PyTorch `DataLoader(shuffle=True)` | every index once, seeded order |
 
+#![warn(missing_docs)]
+
 mod class_contiguous;
 mod classes;
 mod covering;

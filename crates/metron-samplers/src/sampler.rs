@@ -1,6 +1,6 @@
 //! The trait every sampler implements, and the per-epoch random stream they share.
 
-use metron_core::seed::Rng;
+use metron_core::Rng;
 
 /// A source of index batches, one list per epoch, reproducible from a seed.
 ///

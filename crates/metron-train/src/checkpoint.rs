@@ -20,8 +20,11 @@ const VERSION: u32 = 1;
 /// The three parts of a checkpoint, still serialised.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckpointBytes {
+    /// The run state, as JSON.
     pub state: Vec<u8>,
+    /// The model record, as burnpack bytes.
     pub model: Vec<u8>,
+    /// The optimizer record, as burnpack bytes; empty for a model-only checkpoint.
     pub optimizer: Vec<u8>,
 }
 
@@ -60,7 +63,7 @@ pub fn save_checkpoint<S: Serialize, M: Module>(
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
     }
-    metron_core::io::atomic_write(path, &out)?;
+    metron_core::atomic_write(path, &out)?;
     Ok(())
 }
 
@@ -118,6 +121,7 @@ fn parse_checkpoint(bytes: &[u8]) -> std::result::Result<CheckpointBytes, String
 }
 
 impl CheckpointBytes {
+    /// Parses the state section as `S`; `path` names the checkpoint in the error.
     pub fn state<S: DeserializeOwned>(&self, path: &Path) -> Result<S> {
         serde_json::from_slice(&self.state)
             .map_err(|e| record_error(path, "the run state does not parse", e))

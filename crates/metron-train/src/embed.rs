@@ -14,6 +14,7 @@ use crate::{Bar, EmbeddingModel, Result, TrainError};
 pub struct EmbeddedSplit {
     /// `[N, D]`, one row per sample that could be decoded.
     pub embeddings: Array2<f32>,
+    /// Class label of each row.
     pub labels: Vec<i64>,
     /// Sample index of each row.
     pub indices: Vec<usize>,

@@ -27,6 +27,7 @@ pub struct EvalOutcome {
 /// The embeddings one evaluation computed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Evaluated {
+    /// The query (test) images' embeddings.
     pub query: EmbeddedSplit,
     /// `None` for self-retrieval.
     pub gallery: Option<EmbeddedSplit>,
@@ -50,12 +51,17 @@ pub trait Evaluation<M> {
 /// `embedding_spread` (see [`embedding_spread`]).
 #[derive(Clone)]
 pub struct RetrievalEvaluation {
+    /// The query images (the whole test split for self-retrieval).
     pub query: Arc<dyn ImageSource>,
+    /// The gallery the queries are searched in; `None` for self-retrieval.
     pub gallery: Option<Arc<dyn ImageSource>>,
     /// The test-time transform (deterministic).
     pub pipeline: Arc<Pipeline>,
+    /// The K of each reported `recall_at_K`.
     pub ks: Vec<usize>,
+    /// Images per embedding batch.
     pub batch_size: usize,
+    /// How the images are loaded (prefetch, skipping corrupt files).
     pub loader: LoaderConfig,
 }
 

@@ -6,6 +6,8 @@
 //!
 //! The loop is metron's own rather than burn-train's `Learner`; [`Trainer`] says why.
 
+#![warn(missing_docs)]
+
 mod artifacts;
 mod checkpoint;
 mod embed;

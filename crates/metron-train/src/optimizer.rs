@@ -23,25 +23,35 @@ use crate::{Result, TrainError};
 pub enum OptimizerSetting {
     /// Adam with L2 weight decay added to the gradient (`torch.optim.Adam`, not AdamW).
     Adam {
+        /// L2 penalty coefficient added to the gradient (0 for none).
         weight_decay: f64,
+        /// Decay rates of the first and second moment estimates (default `[0.9, 0.999]`).
         #[serde(default = "torch_adam_betas")]
         betas: [f64; 2],
+        /// Term added to the denominator for numerical stability (default 1e-8).
         #[serde(default = "torch_adam_epsilon")]
         epsilon: f64,
     },
     /// AdamW, decay decoupled from the gradient (`torch.optim.AdamW`: the parameter shrinks by
     /// `lr * weight_decay` of itself before the Adam step).
     AdamW {
+        /// Decoupled decay coefficient (PyTorch's default is 0.01).
         weight_decay: f64,
+        /// Decay rates of the first and second moment estimates (PyTorch: `[0.9, 0.999]`).
         betas: [f64; 2],
+        /// Term added to the denominator for numerical stability (PyTorch: 1e-8).
         epsilon: f64,
     },
     /// SGD with momentum (`torch.optim.SGD`).
     Sgd {
+        /// Momentum factor (0 for plain SGD).
         momentum: f64,
+        /// L2 penalty coefficient added to the gradient (0 for none).
         weight_decay: f64,
+        /// Dampening of the momentum (default 0, as in PyTorch).
         #[serde(default)]
         dampening: f64,
+        /// Nesterov momentum (default off; needs momentum > 0 and zero dampening).
         #[serde(default)]
         nesterov: bool,
     },
@@ -206,9 +216,12 @@ impl OptimizerSetting {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ParamGroupSetting {
+    /// The `|`-separated path patterns that select the group's parameters.
     pub params: String,
+    /// Factor on the learning rate for these parameters (default 1, must be >= 0).
     #[serde(default = "one")]
     pub lr_multiplier: f64,
+    /// Train these parameters without weight decay (default off).
     #[serde(default)]
     pub no_weight_decay: bool,
     /// No gradient is computed for these parameters and they never change.
@@ -231,16 +244,19 @@ impl ParamGroupSetting {
         }
     }
 
+    /// Trains the group at `multiplier` times the learning rate.
     pub fn with_lr_multiplier(mut self, multiplier: f64) -> Self {
         self.lr_multiplier = multiplier;
         self
     }
 
+    /// Exempts the group from weight decay.
     pub fn with_no_weight_decay(mut self) -> Self {
         self.no_weight_decay = true;
         self
     }
 
+    /// Freezes the group: no gradient, the parameters never change.
     pub fn frozen(mut self) -> Self {
         self.frozen = true;
         self
@@ -432,20 +448,26 @@ pub enum StepUnit {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum LrSchedule {
+    /// The base rate throughout.
     Constant,
     /// `MultiStepLR`: times `gamma` at each milestone reached.
     MultiStep {
+        /// Positions at which the rate is multiplied by `gamma`.
         milestones: Vec<usize>,
+        /// Factor applied at each milestone, e.g. 0.1.
         gamma: f64,
     },
     /// Linear warmup from 0, then cosine decay to `floor` at the end of training (SAIG's
     /// `WarmupCosineSchedule`; [`metron_optim::WarmupCosine`]).
     WarmupCosine {
+        /// Length of the linear warmup.
         warmup: usize,
+        /// Lower bound of the multiplier after warmup (SAIG: 1e-6).
         floor: f64,
     },
     /// Linear warmup from 0 over `warmup` units, then constant.
     LinearWarmup {
+        /// Length of the linear warmup.
         warmup: usize,
     },
 }
@@ -481,14 +503,26 @@ impl LrSchedule {
 #[serde(tag = "variant", rename_all = "snake_case", deny_unknown_fields)]
 pub enum SamSetting {
     /// Foret et al. (davda54/sam, `adaptive=False`).
-    Sam { rho: f64 },
+    Sam {
+        /// Radius of the perturbation (0.05 in the paper).
+        rho: f64,
+    },
     /// davda54/sam with `adaptive=True` (SAIG's "ASAM", rho 2.0).
-    Adaptive { rho: f64 },
+    Adaptive {
+        /// Radius of the perturbation, scaled by `|w|` (SAIG: 2.0).
+        rho: f64,
+    },
     /// SamsungLabs/ASAM (rho 0.5, eta 0.01 there).
-    Asam { rho: f64, eta: f64 },
+    Asam {
+        /// Radius of the perturbation (0.5 there).
+        rho: f64,
+        /// Offset of the scaling `|w| + eta` of weight parameters (0.01 there).
+        eta: f64,
+    },
 }
 
 impl SamSetting {
+    /// The [`SamConfig`] of this variant.
     pub fn config(&self) -> SamConfig {
         match *self {
             SamSetting::Sam { rho } => SamConfig::sam(rho),
@@ -497,6 +531,7 @@ impl SamSetting {
         }
     }
 
+    /// The perturbation radius, whichever the variant.
     pub fn rho(&self) -> f64 {
         match *self {
             SamSetting::Sam { rho }

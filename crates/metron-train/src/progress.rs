@@ -24,6 +24,7 @@ impl Bar {
         Bar(bar)
     }
 
+    /// Advances the bar by `n` units.
     pub fn inc(&self, n: usize) {
         self.0.inc(n as u64);
     }
@@ -33,6 +34,7 @@ impl Bar {
         self.0.set_message(msg);
     }
 
+    /// Removes the bar from the terminal.
     pub fn finish(&self) {
         self.0.finish_and_clear();
     }

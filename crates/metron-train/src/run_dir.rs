@@ -63,46 +63,57 @@ impl RunDir {
         Ok(run)
     }
 
+    /// The run directory itself.
     pub fn root(&self) -> &Path {
         &self.root
     }
 
+    /// `RUN/config.json`: the resolved configuration.
     pub fn config_path(&self) -> PathBuf {
         self.root.join("config.json")
     }
 
+    /// `RUN/metrics.jsonl`: one JSON object per epoch.
     pub fn metrics_path(&self) -> PathBuf {
         self.root.join("metrics.jsonl")
     }
 
+    /// `RUN/checkpoints`: the folder of `last.ckpt` and `best.ckpt`.
     pub fn checkpoint_dir(&self) -> PathBuf {
         self.root.join("checkpoints")
     }
 
+    /// `RUN/checkpoints/last.ckpt`: the state after the last finished epoch.
     pub fn last_checkpoint(&self) -> PathBuf {
         self.checkpoint_dir().join("last.ckpt")
     }
 
+    /// `RUN/checkpoints/best.ckpt`: the epoch with the best primary metric so far.
     pub fn best_checkpoint(&self) -> PathBuf {
         self.checkpoint_dir().join("best.ckpt")
     }
 
+    /// `RUN/report.json`: the final report.
     pub fn report_path(&self) -> PathBuf {
         self.root.join("report.json")
     }
 
+    /// `RUN/embeddings.npy`: test-split embeddings of the final model.
     pub fn embeddings_path(&self) -> PathBuf {
         self.root.join("embeddings.npy")
     }
 
+    /// `RUN/labels.npy`: the labels of the rows of `embeddings.npy`.
     pub fn labels_path(&self) -> PathBuf {
         self.root.join("labels.npy")
     }
 
+    /// `RUN/curves.png`: loss and Recall@1 per epoch.
     pub fn curves_path(&self) -> PathBuf {
         self.root.join("curves.png")
     }
 
+    /// `RUN/retrieval_grid.png`: test queries with their top-K results.
     pub fn grid_path(&self) -> PathBuf {
         self.root.join("retrieval_grid.png")
     }
@@ -112,10 +123,11 @@ impl RunDir {
         let mut bytes = serde_json::to_vec_pretty(value)
             .map_err(|e| TrainError::run_file(path, format!("cannot serialise: {e}")))?;
         bytes.push(b'\n');
-        metron_core::io::atomic_write(path, &bytes)?;
+        metron_core::atomic_write(path, &bytes)?;
         Ok(())
     }
 
+    /// Writes `config` to `config.json`, atomically.
     pub fn write_config<T: Serialize>(&self, config: &T) -> Result<()> {
         self.write_json(&self.config_path(), config)
     }
@@ -138,7 +150,7 @@ impl RunDir {
                 .map_err(|e| TrainError::run_file(&path, format!("cannot serialise: {e}")))?;
             out.push(b'\n');
         }
-        metron_core::io::atomic_write(&path, &out)?;
+        metron_core::atomic_write(&path, &out)?;
         Ok(())
     }
 }

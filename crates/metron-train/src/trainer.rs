@@ -34,10 +34,13 @@ use crate::{Bar, EvalOutcome, Evaluation, Result, RunDir, TrainError, TrainModel
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainerConfig {
+    /// Epochs to train in total (at least 1).
     pub epochs: usize,
+    /// The optimizer and its settings.
     pub optimizer: OptimizerSetting,
     /// The base learning rate (of the default parameter group).
     pub lr: f64,
+    /// The learning rate over training, as a multiple of `lr`.
     pub schedule: LrSchedule,
     /// Whether `schedule` counts epochs or optimizer steps.
     #[serde(default)]
@@ -132,28 +135,33 @@ impl TrainerConfig {
 /// What one epoch did; one line of `metrics.jsonl`. Epoch 0 is the untrained network.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochRecord {
+    /// The epoch, 1-based (0: the untrained network).
     pub epoch: usize,
     /// The learning rate of the epoch's first step.
     pub lr: f64,
     /// Mean training loss over the epoch's steps (`None` for epoch 0).
     pub loss: Option<f64>,
+    /// Mean of each named part of the loss over the epoch's steps (empty for epoch 0).
     pub loss_parts: BTreeMap<String, f64>,
     /// The evaluation's metrics (empty when the epoch was not evaluated, see
     /// [`TrainerConfig::eval_every`]).
     pub test: BTreeMap<String, f64>,
     /// Items of the epoch and its evaluation that could not be decoded.
     pub images_skipped: usize,
+    /// Wall-clock time of the epoch, its evaluation included, in seconds.
     pub seconds: f64,
 }
 
 /// The run state saved with each checkpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainState {
+    /// Epochs finished so far; a resume continues with the next one.
     pub epochs_done: usize,
     /// Optimizer steps scheduled so far (batches, across epochs): the position of a
     /// per-iteration schedule.
     #[serde(default)]
     pub iterations_done: usize,
+    /// The record of every epoch so far (epoch 0 first when the untrained network was evaluated).
     pub history: Vec<EpochRecord>,
     /// `(epoch, value)` of the evaluation's primary metric at the best epoch so far.
     pub best: Option<(usize, f64)>,
@@ -167,12 +175,16 @@ pub struct TrainState {
 /// normalise.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PipelineSpec {
+    /// The `[height, width]` images are resized to, in pixels.
     pub size: [u32; 2],
+    /// Per-channel (RGB) mean subtracted after scaling to [0, 1].
     pub mean: [f32; 3],
+    /// Per-channel (RGB) standard deviation divided by after the mean.
     pub std: [f32; 3],
 }
 
 impl PipelineSpec {
+    /// The pipeline this describes.
     pub fn pipeline(&self) -> Pipeline {
         Pipeline::new(vec![metron_datasets::Transform::Resize { size: self.size }])
             .with_normalization(self.mean, self.std)
@@ -182,7 +194,9 @@ impl PipelineSpec {
 /// What [`Trainer::fit`] returns.
 #[derive(Debug)]
 pub struct TrainOutcome<M> {
+    /// The model after the last trained epoch.
     pub model: M,
+    /// The run state, as in the last checkpoint.
     pub state: TrainState,
     /// The last evaluation of this invocation (of `model` when `finished`).
     pub last_evaluation: Option<EvalOutcome>,
@@ -193,7 +207,9 @@ pub struct TrainOutcome<M> {
 /// Runs a [`TrainerConfig`] in a [`RunDir`].
 #[derive(Debug)]
 pub struct Trainer {
+    /// How to train.
     pub config: TrainerConfig,
+    /// Where the run's config, metrics and checkpoints live.
     pub run: RunDir,
     /// Hide progress bars.
     pub quiet: bool,
@@ -209,6 +225,7 @@ fn scalar(t: &burn::tensor::Tensor<1>) -> f64 {
 }
 
 impl Trainer {
+    /// A trainer of `config` in `run`, with progress bars, no early stop and no saved pipeline.
     pub fn new(config: TrainerConfig, run: RunDir) -> Self {
         Trainer {
             config,
@@ -375,7 +392,7 @@ impl Trainer {
                         let second = if cfg.sam_second_pass_updates_batch_norm {
                             perturbed.loss(&batch, device)?
                         } else {
-                            metron_ops::batch_norm::without_running_stat_updates(|| {
+                            metron_ops::without_running_stat_updates(|| {
                                 perturbed.loss(&batch, device)
                             })?
                         }

@@ -41,6 +41,37 @@ pub fn series(i: usize) -> Rgb<u8> {
     SERIES[i % SERIES.len()]
 }
 
+/// The palette as one public name (re-exported at the crate root): the colours metron's
+/// figures are drawn in, for tests and tools that read the PNGs back.
+#[derive(Debug, Clone, Copy)]
+pub struct Palette;
+
+impl Palette {
+    /// Picture background.
+    pub const BACKGROUND: Rgb<u8> = BACKGROUND;
+    /// Titles, labels, legends.
+    pub const TEXT: Rgb<u8> = TEXT;
+    /// Plot frame and tick marks.
+    pub const AXIS: Rgb<u8> = AXIS;
+    /// Grid lines behind the curves.
+    pub const GRID: Rgb<u8> = GRID;
+    /// Border of a retrieved image with the query's label.
+    pub const HIT: Rgb<u8> = HIT;
+    /// Border of a retrieved image with another label.
+    pub const MISS: Rgb<u8> = MISS;
+    /// Border of a retrieved image when the query's label is not known: neither hit nor miss.
+    pub const UNJUDGED: Rgb<u8> = UNJUDGED;
+    /// Border of the query image: neutral blue, so it reads as neither hit nor miss.
+    pub const QUERY: Rgb<u8> = QUERY;
+    /// Bars around a letterboxed thumbnail whose aspect ratio is not square.
+    pub const LETTERBOX: Rgb<u8> = LETTERBOX;
+
+    /// Colour of series `i` within a plot; the palette repeats after ten series.
+    pub fn series(i: usize) -> Rgb<u8> {
+        series(i)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,23 +10,37 @@ pub enum VizError {
     /// An input image could not be read from disk (missing, unreadable).
     #[error("{path}: cannot read the image: {source}")]
     Read {
+        /// The image file that could not be read.
         path: PathBuf,
+        /// The underlying I/O error.
         #[source]
         source: std::io::Error,
     },
 
     /// An input image was read but is not a PNG/JPEG that decodes.
     #[error("{path}: cannot decode the image: {why}")]
-    Image { path: PathBuf, why: String },
+    Image {
+        /// The image file that failed to decode.
+        path: PathBuf,
+        /// The decoder's message.
+        why: String,
+    },
 
     /// The rendered picture could not be encoded as PNG.
     #[error("{path}: cannot encode the PNG: {why}")]
-    Encode { path: PathBuf, why: String },
+    Encode {
+        /// The PNG file the picture was meant for.
+        path: PathBuf,
+        /// The encoder's message.
+        why: String,
+    },
 
     /// The encoded PNG could not be written (atomically) to its destination.
     #[error("{path}: cannot write the PNG: {}", write_reason(source))]
     Write {
+        /// The PNG file that could not be written.
         path: PathBuf,
+        /// metron-core's error from the atomic write.
         #[source]
         source: metron_core::Error,
     },

@@ -18,7 +18,9 @@ pub const MIN_THUMB: u32 = 16;
 /// holds (so an evaluation that decoded its images need not read them again).
 #[derive(Debug, Clone, PartialEq)]
 pub enum GridImage {
+    /// A PNG/JPEG file, decoded when the grid is drawn (transparency shown over white).
     Path(PathBuf),
+    /// An image already in memory, drawn as is.
     Rgb(RgbImage),
 }
 
@@ -61,11 +63,14 @@ impl From<bool> for Match {
 /// One query and its ranked results, each marked [`Match`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct GridRow {
+    /// The query's picture, drawn first in the row.
     pub query: GridImage,
+    /// The results, best-ranked first, each with how it relates to the query.
     pub results: Vec<(GridImage, Match)>,
 }
 
 impl GridRow {
+    /// A row for `query` with no results yet; add them with [`GridRow::with_result`].
     pub fn new(query: impl Into<GridImage>) -> Self {
         Self {
             query: query.into(),
@@ -94,6 +99,7 @@ impl GridRow {
 /// their last cells blank.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GridLayout {
+    /// Side of each square thumbnail cell, frame included (at least [`MIN_THUMB`]).
     pub thumb: u32,
     /// Width of the coloured frame inside each thumbnail cell: `max(3, thumb / 12)`.
     pub border: u32,

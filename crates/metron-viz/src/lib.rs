@@ -5,7 +5,7 @@
 //! Only `image` is needed (for PNG/JPEG decoding, resizing and PNG encoding): axes, ticks,
 //! legends and text are drawn here with a built-in 5x7 bitmap font, so the crate pulls in no
 //! plotting stack and no font files, and its output is the same on every machine. Files are
-//! written atomically (encoded in memory, then `metron_core::io::atomic_write`).
+//! written atomically (encoded in memory, then `metron_core::atomic_write`).
 //!
 //! ```no_run
 //! use metron_viz::{LinePlot, Series, save_line_plots};
@@ -17,16 +17,19 @@
 //! # Ok::<(), metron_viz::VizError>(())
 //! ```
 
-pub mod colour;
+#![warn(missing_docs)]
+
+mod colour;
 mod draw;
 mod error;
-pub mod font;
+mod font;
 mod grid;
 mod line_plot;
 mod png;
 mod size;
 mod ticks;
 
+pub use colour::Palette;
 pub use error::{Result, VizError};
 pub use grid::{
     GridImage, GridLayout, GridRow, MIN_THUMB, Match, UNJUDGED_CAPTION, render_retrieval_grid,

@@ -36,11 +36,14 @@ const MIN_PLOT: i64 = 16;
 /// and break the line there, so a missing epoch shows as a gap rather than a false segment.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Series {
+    /// The name shown in the panel's legend.
     pub name: String,
+    /// The `(x, y)` points, in drawing order.
     pub points: Vec<(f64, f64)>,
 }
 
 impl Series {
+    /// The curve `name` through `points`, drawn in the order given.
     pub fn new(name: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
         Self {
             name: name.into(),
@@ -62,13 +65,19 @@ impl Series {
 /// One panel: a title, axis labels and any number of series sharing the axes.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct LinePlot {
+    /// The heading at the top of the panel; none is drawn when empty.
     pub title: String,
+    /// The label under the horizontal axis (e.g. `epoch`).
     pub x_label: String,
+    /// The label along the vertical axis (e.g. `Recall@1`).
     pub y_label: String,
+    /// The curves drawn on the shared axes, each in its own colour.
     pub series: Vec<Series>,
 }
 
 impl LinePlot {
+    /// An empty panel with these title and axis labels; add curves with
+    /// [`LinePlot::with_series`].
     pub fn new(
         title: impl Into<String>,
         x_label: impl Into<String>,

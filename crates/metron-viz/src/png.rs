@@ -27,7 +27,7 @@ pub fn save_png(path: &Path, img: &RgbImage) -> Result<()> {
         path: path.to_path_buf(),
         why: e.to_string(),
     })?;
-    metron_core::io::atomic_write(path, &bytes).map_err(|source| VizError::Write {
+    metron_core::atomic_write(path, &bytes).map_err(|source| VizError::Write {
         path: path.to_path_buf(),
         source,
     })

@@ -1,6 +1,6 @@
 //! Line plots through the public API: sizes, colours, degenerate data, PNG round trip.
 
-use metron_viz::{LinePlot, Series, VizError, colour, render_line_plots, save_line_plots};
+use metron_viz::{LinePlot, Palette, Series, VizError, render_line_plots, save_line_plots};
 
 fn training_plots() -> Vec<LinePlot> {
     let loss = LinePlot::new("loss per epoch", "epoch", "loss")
@@ -39,16 +39,16 @@ fn each_series_is_drawn_in_its_own_colour() {
     let plots = training_plots();
     let img = render_line_plots(&plots[..1], 400, 300).unwrap();
     // Curves plus legend swatches.
-    assert!(count(&img, colour::series(0)) > 100);
-    assert!(count(&img, colour::series(1)) > 100);
-    assert_eq!(count(&img, colour::series(2)), 0);
+    assert!(count(&img, Palette::series(0)) > 100);
+    assert!(count(&img, Palette::series(1)) > 100);
+    assert_eq!(count(&img, Palette::series(2)), 0);
     // The recall panel has one series, in the first colour.
     let img = render_line_plots(&plots[1..], 400, 300).unwrap();
-    assert!(count(&img, colour::series(0)) > 100);
-    assert_eq!(count(&img, colour::series(1)), 0);
+    assert!(count(&img, Palette::series(0)) > 100);
+    assert_eq!(count(&img, Palette::series(1)), 0);
     // Text and frame are there too.
-    assert!(count(&img, colour::TEXT) > 100);
-    assert!(count(&img, colour::AXIS) > 100);
+    assert!(count(&img, Palette::TEXT) > 100);
+    assert!(count(&img, Palette::AXIS) > 100);
 }
 
 #[test]
@@ -66,7 +66,7 @@ fn nan_and_infinite_points_are_skipped() {
         ],
     ));
     let img = render_line_plots(&[plot], 300, 200).unwrap();
-    assert!(count(&img, colour::series(0)) > 0);
+    assert!(count(&img, Palette::series(0)) > 0);
 }
 
 #[test]
@@ -99,7 +99,7 @@ fn single_point_is_a_visible_marker() {
     let plot = LinePlot::new("one", "", "").with_series(Series::new("s", vec![(1.0, 1.0)]));
     let img = render_line_plots(&[plot], 300, 200).unwrap();
     // A disc of radius 3 has 29 pixels; the legend swatch adds more.
-    assert!(count(&img, colour::series(0)) >= 29);
+    assert!(count(&img, Palette::series(0)) >= 29);
 }
 
 #[test]

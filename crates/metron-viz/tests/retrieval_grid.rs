@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use image::{GrayImage, Luma, Rgb, RgbImage};
 use metron_viz::{
-    GridImage, GridLayout, GridRow, VizError, colour, render_retrieval_grid, save_retrieval_grid,
+    GridImage, GridLayout, GridRow, Palette, VizError, render_retrieval_grid, save_retrieval_grid,
 };
 
 fn write_png(dir: &Path, name: &str, img: &RgbImage) -> PathBuf {
@@ -59,22 +59,22 @@ fn hit_border_is_green_miss_border_red_query_border_blue() {
         .into_iter()
         .chain(inside_border(l.query_origin(1)))
     {
-        assert_eq!(*img.get_pixel(p.0, p.1), colour::QUERY);
+        assert_eq!(*img.get_pixel(p.0, p.1), Palette::QUERY);
     }
     for p in inside_border(l.result_origin(0, 0)) {
-        assert_eq!(*img.get_pixel(p.0, p.1), colour::HIT);
+        assert_eq!(*img.get_pixel(p.0, p.1), Palette::HIT);
     }
     for p in inside_border(l.result_origin(0, 1))
         .into_iter()
         .chain(inside_border(l.result_origin(1, 0)))
     {
-        assert_eq!(*img.get_pixel(p.0, p.1), colour::MISS);
+        assert_eq!(*img.get_pixel(p.0, p.1), Palette::MISS);
     }
     // Row 1 has one result: its second cell is blank background.
     let (x, y) = l.result_origin(1, 1);
     assert_eq!(
         *img.get_pixel((x + 32) as u32, (y + 32) as u32),
-        colour::BACKGROUND
+        Palette::BACKGROUND
     );
     // The picture itself shows through inside the frame.
     let (x, y) = l.result_origin(0, 0);
@@ -180,14 +180,14 @@ fn unjudged_results_get_grey_frames_and_a_caption() {
     let l = GridLayout::new(64).unwrap();
     let (x, y) = l.result_origin(0, 0);
     let border = ((x + u64::from(l.border) / 2) as u32, (y + 32) as u32);
-    assert_eq!(*a.get_pixel(border.0, border.1), colour::HIT);
-    assert_eq!(*b.get_pixel(border.0, border.1), colour::UNJUDGED);
+    assert_eq!(*a.get_pixel(border.0, border.1), Palette::HIT);
+    assert_eq!(*b.get_pixel(border.0, border.1), Palette::UNJUDGED);
     // The caption adds a line of text below the grid, and only then.
     assert_eq!(a.dimensions(), l.picture_size(1, 1).unwrap());
     assert!(b.height() > a.height());
     let below = (a.height()..b.height())
         .flat_map(|y| (0..b.width()).map(move |x| (x, y)))
-        .filter(|&(x, y)| *b.get_pixel(x, y) == colour::TEXT)
+        .filter(|&(x, y)| *b.get_pixel(x, y) == Palette::TEXT)
         .count();
     assert!(below > 50, "no caption text drawn ({below} text pixels)");
     assert!(metron_viz::UNJUDGED_CAPTION.contains("UNKNOWN"));

@@ -22,15 +22,21 @@ pub struct CgdModelConfig {
     pub backbone: String,
     /// Stem / stage-1 width of the ResNet (64 = torchvision; smaller for CPU runs).
     pub base_width: usize,
+    /// Keep layer3 at stride 1 (CGD's larger final feature map; the paper's setting).
     pub layer3_stride_1: bool,
+    /// Normalise with BatchNorm's running statistics also while training (the paper's setting).
     pub frozen_batch_norm: bool,
     /// Global descriptors, e.g. `SG` (the first one feeds the auxiliary classifier).
     pub descriptors: String,
+    /// Size of the embedding, split evenly among the descriptors (1536 in the paper).
     pub feature_dim: usize,
     /// Training classes (the auxiliary classifier's outputs).
     pub num_classes: usize,
+    /// Label smoothing of the classifier's cross entropy, in `[0, 1)` (0.1 in the paper).
     pub label_smoothing: f64,
+    /// Temperature dividing the classifier's logits, `> 0` (0.5 in the paper).
     pub temperature: f64,
+    /// Margin of the batch-hard triplet loss, `>= 0` (0.1 in the paper).
     pub margin: f64,
 }
 
@@ -104,8 +110,11 @@ impl CgdModelConfig {
 /// A CGD network: ResNet feature map -> [`CgdHead`].
 #[derive(Module, Debug)]
 pub struct CgdModel {
+    /// The ResNet trunk producing the feature map.
     pub backbone: ResNet,
+    /// The descriptors, their projection and the auxiliary classifier.
     pub head: CgdHead,
+    /// The configuration the model was built from (also defines the loss).
     #[module(skip)]
     pub config: CgdModelConfig,
 }

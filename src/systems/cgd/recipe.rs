@@ -58,7 +58,7 @@ pub struct CgdArgs {
     /// cpu, wgpu, tch, tch:cuda:N or cuda:N (backends other than cpu need their cargo feature).
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// Where the run writes its files (default: runs/cgd-<dataset>, numbered if taken).
+    /// Where the run writes its files (default: runs/cgd-DATASET, numbered if taken).
     #[arg(long)]
     pub run_dir: Option<PathBuf>,
     /// Continue the interrupted run in this directory with its saved configuration.
@@ -70,8 +70,10 @@ pub struct CgdArgs {
     /// torchvision ResNet weights (.pth or .safetensors) to start the backbone from.
     #[arg(long)]
     pub pretrained: Option<PathBuf>,
+    /// The ResNet trunk: resnet18 (cpu preset), resnet34, resnet50 (paper) or resnext50_32x4d.
     #[arg(long)]
     pub backbone: Option<String>,
+    /// Stem / stage-1 width of the ResNet (64 = torchvision; cpu preset: 32).
     #[arg(long)]
     pub base_width: Option<usize>,
     /// Network input size (square).
@@ -83,28 +85,38 @@ pub struct CgdArgs {
     /// Global descriptors (S, M, G combinations, e.g. SG, MG, SMG).
     #[arg(long)]
     pub gd_config: Option<String>,
+    /// Embedding size, split evenly among the descriptors (cpu: 128, paper: 1536).
     #[arg(long)]
     pub feature_dim: Option<usize>,
+    /// Images per batch (cpu: 64, paper: 128).
     #[arg(long)]
     pub batch_size: Option<usize>,
     /// Images per class in a batch.
     #[arg(long)]
     pub samples_per_class: Option<usize>,
+    /// Learning rate of Adam (cpu: 1e-3, paper: 1e-4).
     #[arg(long)]
     pub lr: Option<f64>,
+    /// Training epochs (cpu: 12, paper: 20).
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Epochs at which the learning rate drops 10x, comma separated (default 60% and 80%).
     #[arg(long, value_delimiter = ',')]
     pub milestones: Option<Vec<usize>>,
+    /// Label smoothing of the classifier's cross entropy, in [0, 1) (default 0.1).
     #[arg(long)]
     pub label_smoothing: Option<f64>,
+    /// Temperature dividing the classifier's logits (default 0.5).
     #[arg(long)]
     pub temperature: Option<f64>,
+    /// Margin of the batch-hard triplet loss (default 0.1).
     #[arg(long)]
     pub margin: Option<f64>,
+    /// Normalise with BatchNorm's running statistics while training: true or false (cpu:
+    /// false, paper: true).
     #[arg(long)]
     pub frozen_batch_norm: Option<bool>,
+    /// Keep layer3 at stride 1 for a larger feature map: true or false (cpu: false, paper: true).
     #[arg(long)]
     pub layer3_stride_1: Option<bool>,
     /// Random horizontal flips in training (off for handwriting, where a mirror image is
@@ -114,6 +126,7 @@ pub struct CgdArgs {
     /// Train with SAM of this radius.
     #[arg(long)]
     pub sam_rho: Option<f64>,
+    /// Seed of initialisation, sampling and augmentation (default 0).
     #[arg(long)]
     pub seed: Option<u64>,
     /// The K of Recall@K, comma separated.
@@ -186,19 +199,31 @@ impl CgdArgs {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CgdRunConfig {
+    /// Where the images come from.
     pub data: DataSource,
+    /// The preset the flags were applied to.
     pub preset: Preset,
+    /// Network input size in pixels (square): training crops and test resizes.
     pub image_size: u32,
+    /// Training images are resized to this square size, then randomly cropped to `image_size`.
     pub resize_size: u32,
+    /// Random horizontal flips in training.
     pub flip: bool,
+    /// Per-channel (RGB) normalisation mean, on the [0, 1] scale (the backbone's own).
     pub mean: [f32; 3],
+    /// Per-channel (RGB) normalisation standard deviation (the backbone's own).
     pub std: [f32; 3],
+    /// torchvision weights the backbone started from; `None` for random initialisation.
     pub pretrained: Option<PathBuf>,
+    /// The network and its loss.
     pub model: CgdModelConfig,
+    /// Images per training batch.
     pub batch_size: usize,
     /// Images per class in a batch (the M-per-class sampler).
     pub samples_per_class: usize,
+    /// Optimizer, schedule, epochs and seed of the training loop.
     pub trainer: TrainerConfig,
+    /// Recall@K, evaluation batch size and the retrieval grid.
     pub evaluation: RetrievalSettings,
 }
 

@@ -20,9 +20,9 @@ use metron_datasets::{
 use metron_losses::{ContrastiveLoss, NtXentLoss};
 use metron_samplers::{ClassContiguousSampler, ShuffleSampler};
 use metron_train::{
-    EmbeddingModel, GroupedOptimizer, LossOutput, LrSchedule, OptimizerSetting, ParamGroupSetting,
-    PipelineSpec, RetrievalEvaluation, RunDir, StepUnit, TrainModel, TrainOutcome, Trainer,
-    TrainerConfig, batch_images, param_paths,
+    CrossViewEvaluation, CrossViewModel, EmbeddingModel, Evaluation, GroupedOptimizer, LossOutput,
+    LrSchedule, OptimizerSetting, ParamGroupSetting, PipelineSpec, RetrievalEvaluation, RunDir,
+    StepUnit, TrainModel, TrainOutcome, Trainer, TrainerConfig, batch_images, param_paths,
 };
 
 const SIDE: u32 = 8;
@@ -180,6 +180,7 @@ fn train(
         ks: vec![1, 2],
         batch_size: 5,
         loader: Default::default(),
+        clustering_seed: None,
     };
     let run = if root.join("config.json").is_file() {
         RunDir::open(root).unwrap()
@@ -461,6 +462,7 @@ fn evaluation() -> RetrievalEvaluation {
         ks: vec![1, 2],
         batch_size: 5,
         loader: Default::default(),
+        clustering_seed: None,
     }
 }
 
@@ -572,4 +574,58 @@ fn gradients_are_clipped_to_their_joint_norm() {
         free > 10.0 * 3e-3,
         "unclipped steps are larger ({free}), or the bound proves nothing"
     );
+}
+
+/// Two branches of the same tiny network (ground and aerial views of SAIG's kind).
+#[derive(Module, Debug)]
+struct TwoBranch {
+    net: TinyModel,
+}
+
+impl CrossViewModel for TwoBranch {
+    fn embed_query(&self, images: Tensor<4>) -> Tensor<2> {
+        self.net.embed(images)
+    }
+
+    fn embed_reference(&self, images: Tensor<4>) -> Tensor<2> {
+        self.net.embed(images)
+    }
+}
+
+#[test]
+fn cross_view_evaluation_ranks_each_query_against_every_reference() {
+    let device = device();
+    let model = TwoBranch {
+        net: model(&device, 4),
+    };
+    let queries = images(4, 3, 2);
+    let pipeline = Arc::new(test_pipeline().pipeline());
+    let evaluate = |references: InMemoryImages| {
+        let e = CrossViewEvaluation {
+            queries: Arc::new(queries.clone()),
+            query_pipeline: pipeline.clone(),
+            references: Arc::new(references),
+            reference_pipeline: pipeline.clone(),
+            ks: vec![1, 5],
+            batch_size: 5,
+            loader: Default::default(),
+        };
+        e.evaluate(&model, &device, true).unwrap().metrics
+    };
+    // Each query's reference is the same picture: its own embedding, similarity 1, first.
+    let m = evaluate(queries.clone());
+    assert_eq!((m["recall_at_1"], m["recall_at_5"]), (1.0, 1.0));
+    // 12 references: K = 12 / 100 + 1 = 1, so top-1 % is Recall@1.
+    assert_eq!(
+        (m["top1_percent_k"], m["recall_at_top1_percent"]),
+        (1.0, 1.0)
+    );
+    // References in reverse order: query i's match is picture 11 - i, never its own picture,
+    // which now sits elsewhere in the gallery with similarity 1 and ranks first.
+    let mut reversed = queries.clone();
+    reversed.images.reverse();
+    reversed.labels.reverse();
+    let m = evaluate(reversed);
+    assert_eq!(m["recall_at_1"], 0.0);
+    assert!(m["recall_at_5"] < 1.0);
 }

@@ -98,6 +98,7 @@ impl Data {
             ks: vec![1, 2],
             batch_size: 5,
             loader: LoaderConfig::default(),
+            clustering_seed: None,
         }
     }
 

@@ -113,6 +113,10 @@ pub struct RetrievalSettings {
     pub eval_batch_size: usize,
     /// Skip undecodable images (counted) instead of stopping.
     pub skip_corrupt: bool,
+    /// `Some(seed)`: also report NMI and AMI of a seeded k-means clustering of the test
+    /// embeddings (Smooth-AP's tables); `None` skips the clustering.
+    #[serde(default)]
+    pub clustering_seed: Option<u64>,
     /// Queries and neighbours shown in `retrieval_grid.png`.
     pub grid_queries: usize,
     /// Neighbours shown per query in `retrieval_grid.png`.
@@ -126,6 +130,7 @@ impl RetrievalSettings {
             recall_ks,
             eval_batch_size: 128,
             skip_corrupt: false,
+            clustering_seed: None,
             grid_queries: 8,
             grid_k: 8,
         }
@@ -275,6 +280,7 @@ where
         ks: settings.recall_ks.clone(),
         batch_size: settings.eval_batch_size,
         loader,
+        clustering_seed: settings.clustering_seed,
     };
     let train = Arc::new(ImageBatches::new(
         samples_of(&job.data.train),

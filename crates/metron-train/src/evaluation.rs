@@ -1,16 +1,18 @@
 //! Evaluation plug-ins: what the loop measures after an epoch. A system picks the evaluation
-//! its paper reports ([`RetrievalEvaluation`]: Recall@K, MAP@R, NMI of embedded images;
-//! cross-view and localisation evaluations implement the same trait).
+//! its paper reports: [`RetrievalEvaluation`] (Recall@K, MAP@R, NMI / AMI of embedded images),
+//! [`CrossViewEvaluation`] (Recall@K and top-1 % of matched query / reference pairs, as CVUSA
+//! and CVACT); localisation implements the same trait.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use burn::tensor::Device;
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
 
 use metron_datasets::{ImageSource, LoaderConfig, Pipeline};
-use metron_metrics::{RetrievalConfig, evaluate_retrieval};
+use metron_metrics::{Compute, RetrievalConfig, cvusa_recall, evaluate_retrieval};
 
-use crate::embed::{EmbeddedSplit, embed_samples};
+use crate::embed::{EmbeddedSplit, embed_samples, embed_with};
 use crate::{Bar, EmbeddingModel, Result};
 
 /// What one evaluation measured.
@@ -63,6 +65,25 @@ pub struct RetrievalEvaluation {
     pub batch_size: usize,
     /// How the images are loaded (prefetch, skipping corrupt files).
     pub loader: LoaderConfig,
+    /// `Some(seed)`: also cluster the query embeddings with seeded k-means (k = the number of
+    /// classes) and report `nmi` and `ami`.
+    pub clustering_seed: Option<u64>,
+}
+
+impl RetrievalEvaluation {
+    /// Self-retrieval over `query` (transformed by `pipeline`) reporting Recall@`ks`, in
+    /// batches of 128, without clustering.
+    pub fn new(query: Arc<dyn ImageSource>, pipeline: Arc<Pipeline>, ks: Vec<usize>) -> Self {
+        RetrievalEvaluation {
+            query,
+            gallery: None,
+            pipeline,
+            ks,
+            batch_size: 128,
+            loader: LoaderConfig::default(),
+            clustering_seed: None,
+        }
+    }
 }
 
 impl std::fmt::Debug for RetrievalEvaluation {
@@ -110,8 +131,13 @@ impl RetrievalEvaluation {
     /// The metrics of embeddings computed elsewhere (a baseline such as raw pixels).
     pub fn metrics_of(&self, embedded: &Evaluated, quiet: bool) -> Result<BTreeMap<String, f64>> {
         let bar = Bar::new(embedded.query.labels.len(), "retrieval (kNN)", quiet);
-        let mut metrics =
-            evaluate_embeddings(&embedded.query, embedded.gallery.as_ref(), &self.ks, &bar)?;
+        let mut metrics = evaluate_embeddings(
+            &embedded.query,
+            embedded.gallery.as_ref(),
+            &self.ks,
+            self.clustering_seed,
+            &bar,
+        )?;
         bar.finish();
         metrics.insert(
             "embedding_spread".into(),
@@ -164,21 +190,167 @@ impl<M: EmbeddingModel> Evaluation<M> for RetrievalEvaluation {
     }
 }
 
+/// A model with one branch per view (SAIG: ground panoramas and aerial images).
+pub trait CrossViewModel: Module {
+    /// Embeddings of query-view images (ground).
+    ///
+    /// # Shapes
+    /// - `images`: `[B, 3, H, W]` -> `[B, D]`
+    fn embed_query(&self, images: Tensor<4>) -> Tensor<2>;
+
+    /// Embeddings of reference-view images (aerial).
+    ///
+    /// # Shapes
+    /// - `images`: `[B, 3, H, W]` -> `[B, D]`
+    fn embed_reference(&self, images: Tensor<4>) -> Tensor<2>;
+}
+
+/// Cross-view retrieval as CVUSA and CVACT are evaluated: query `i`'s match is reference `i`;
+/// each query is ranked against every reference by the inner product of L2-normalised
+/// embeddings (ties count in the query's favour). Reports `recall_at_K`, `top1_percent_k` (K =
+/// 1 % of the references, + 1) and `recall_at_top1_percent`.
+#[derive(Clone)]
+pub struct CrossViewEvaluation {
+    /// Query-view images (ground).
+    pub queries: Arc<dyn ImageSource>,
+    /// The queries' test-time transform.
+    pub query_pipeline: Arc<Pipeline>,
+    /// Reference-view images (aerial), reference `i` matching query `i`.
+    pub references: Arc<dyn ImageSource>,
+    /// The references' test-time transform.
+    pub reference_pipeline: Arc<Pipeline>,
+    /// The K of each reported `recall_at_K` (SAIG: 1, 5, 10).
+    pub ks: Vec<usize>,
+    /// Images per embedding batch.
+    pub batch_size: usize,
+    /// How the images are loaded.
+    pub loader: LoaderConfig,
+}
+
+impl std::fmt::Debug for CrossViewEvaluation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CrossViewEvaluation")
+            .field("queries", &self.queries.len())
+            .field("references", &self.references.len())
+            .field("ks", &self.ks)
+            .finish_non_exhaustive()
+    }
+}
+
+fn normalized_rows(e: &ndarray::Array2<f32>) -> ndarray::Array2<f32> {
+    let mut out = e.clone();
+    for mut row in out.rows_mut() {
+        let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+        row.mapv_inplace(|v| v / norm);
+    }
+    out
+}
+
+impl<M: CrossViewModel> Evaluation<M> for CrossViewEvaluation {
+    fn primary_metric(&self) -> &str {
+        "recall_at_1"
+    }
+
+    fn evaluate(&self, model: &M, device: &Device, quiet: bool) -> Result<EvalOutcome> {
+        let model = model.valid();
+        let plain = device.clone().inner();
+        let embed = |f: &dyn Fn(Tensor<4>) -> Tensor<2>,
+                     source: &Arc<dyn ImageSource>,
+                     pipeline: &Arc<Pipeline>,
+                     what: &str| {
+            let bar = Bar::new(source.len(), what, quiet);
+            let out = embed_with(
+                f,
+                source.clone(),
+                pipeline.clone(),
+                self.batch_size,
+                self.loader,
+                &plain,
+                &bar,
+            );
+            bar.finish();
+            out
+        };
+        let query = embed(
+            &|x| model.embed_query(x),
+            &self.queries,
+            &self.query_pipeline,
+            "embedding queries",
+        )?;
+        let reference = embed(
+            &|x| model.embed_reference(x),
+            &self.references,
+            &self.reference_pipeline,
+            "embedding references",
+        )?;
+        let skipped = query.skipped.len() + reference.skipped.len();
+        if skipped > 0 || query.indices != reference.indices {
+            return Err(crate::TrainError::IncompleteData {
+                what: "cross-view evaluation (every query needs its reference)".into(),
+                got: query.indices.len().min(reference.indices.len()),
+                expected: self.queries.len(),
+            });
+        }
+        let report = cvusa_recall(
+            normalized_rows(&reference.embeddings).view(),
+            normalized_rows(&query.embeddings).view(),
+            &self.ks,
+            &Compute::Cpu,
+        )?;
+        let mut metrics: BTreeMap<String, f64> = report
+            .recall_at
+            .iter()
+            .map(|(k, v)| (format!("recall_at_{k}"), *v))
+            .collect();
+        metrics.insert("top1_percent_k".into(), report.top1_percent_k as f64);
+        metrics.insert(
+            "recall_at_top1_percent".into(),
+            report.recall_at_top1_percent,
+        );
+        Ok(EvalOutcome {
+            metrics,
+            embeddings: Some(Evaluated {
+                query,
+                gallery: Some(reference),
+            }),
+            items_skipped: 0,
+        })
+    }
+
+    fn summary(&self, metrics: &BTreeMap<String, f64>) -> String {
+        let mut out: Vec<String> = self
+            .ks
+            .iter()
+            .filter_map(|k| {
+                metrics
+                    .get(&format!("recall_at_{k}"))
+                    .map(|v| format!("R@{k} {:.2}", 100.0 * v))
+            })
+            .collect();
+        if let Some(v) = metrics.get("recall_at_top1_percent") {
+            out.push(format!("top-1% {:.2}", 100.0 * v));
+        }
+        out.join("  ")
+    }
+}
+
 /// Below this mean squared distance, unit embeddings are one point up to rounding.
 const COLLAPSED_SPREAD: f64 = 1e-6;
 
 /// Retrieval metrics (cosine similarity) of `query` searched in `gallery`, or, without a
 /// gallery, of each query among the other queries (its own row excluded), as
-/// `metric name -> value`.
+/// `metric name -> value`; with `clustering_seed`, also NMI and AMI of a seeded k-means
+/// clustering of the queries.
 pub fn evaluate_embeddings(
     query: &EmbeddedSplit,
     gallery: Option<&EmbeddedSplit>,
     ks: &[usize],
+    clustering_seed: Option<u64>,
     progress: &dyn metron_metrics::Progress,
 ) -> Result<BTreeMap<String, f64>> {
     let config = RetrievalConfig {
         ks: ks.to_vec(),
-        clustering_seed: None,
+        clustering_seed,
         ..RetrievalConfig::default()
     };
     let report = evaluate_retrieval(
@@ -259,11 +431,19 @@ mod tests {
         // q0 -> g1 (cos 0.995, same label), q1 -> g0 (cos 0.8, other label) then g1.
         let q = split_of(&[[1.0, 0.0], [0.0, 1.0]], &[0, 0]);
         let g = split_of(&[[0.6, 0.8], [1.0, 0.1]], &[1, 0]);
-        let m = evaluate_embeddings(&q, Some(&g), &[1, 2], &NoProgress).unwrap();
+        let m = evaluate_embeddings(&q, Some(&g), &[1, 2], None, &NoProgress).unwrap();
         assert_eq!(m["recall_at_1"], 0.5);
         assert_eq!(m["recall_at_2"], 1.0);
         // Self-retrieval over the queries: each one's only neighbour is the other (same label).
-        let m = evaluate_embeddings(&q, None, &[1], &NoProgress).unwrap();
+        let m = evaluate_embeddings(&q, None, &[1], None, &NoProgress).unwrap();
+        assert!(!m.contains_key("nmi"));
+        // Two clear clusters with their own labels: a perfect clustering.
+        let q = split_of(
+            &[[1.0, 0.0], [0.99, 0.1], [0.0, 1.0], [0.1, 0.99]],
+            &[0, 0, 1, 1],
+        );
+        let m = evaluate_embeddings(&q, None, &[1], Some(3), &NoProgress).unwrap();
+        assert!((m["nmi"] - 1.0).abs() < 1e-9, "{m:?}");
         assert_eq!(m["recall_at_1"], 1.0);
     }
 }

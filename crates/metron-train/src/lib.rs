@@ -26,7 +26,8 @@ pub use embed::{
 };
 pub use error::{Result, TrainError};
 pub use evaluation::{
-    EvalOutcome, Evaluated, Evaluation, RetrievalEvaluation, embedding_spread, evaluate_embeddings,
+    CrossViewEvaluation, CrossViewModel, EvalOutcome, Evaluated, Evaluation, RetrievalEvaluation,
+    embedding_spread, evaluate_embeddings,
 };
 pub use model::{EmbeddingModel, LossOutput, TrainModel};
 pub use optimizer::{

@@ -173,15 +173,7 @@ fn train(
         Arc::new(pipeline),
         false,
     ));
-    let evaluation = RetrievalEvaluation {
-        query: Arc::new(images(4, 3, 2)),
-        gallery: None,
-        pipeline: Arc::new(test_pipeline().pipeline()),
-        ks: vec![1, 2],
-        batch_size: 5,
-        loader: Default::default(),
-        clustering_seed: None,
-    };
+    let evaluation = evaluation();
     let run = if root.join("config.json").is_file() {
         RunDir::open(root).unwrap()
     } else {

@@ -10,5 +10,6 @@ mod sam;
 mod schedule;
 
 pub use clip::clip_grad_norm;
+pub use params::param_paths;
 pub use sam::{Perturbation, Sam, SamConfig, SamVariant};
 pub use schedule::{MultiStep, WarmupCosine};

@@ -16,9 +16,20 @@ fn is_weight(name: &str) -> bool {
 /// Ids of the parameters that count as weights in ASAM's sense ([`is_weight`]), recognised by
 /// the field name a parameter is reached through.
 pub(crate) fn weight_ids<M: Module>(module: &M) -> HashSet<ParamId> {
+    param_paths(module)
+        .into_iter()
+        .filter(|(_, path)| path.rsplit('.').next().is_some_and(is_weight))
+        .map(|(id, _)| id)
+        .collect()
+}
+
+/// Every float parameter of `module` with its dotted path (`backbone.layer1.0.conv1.weight`;
+/// the field names it is reached through, joined as Burn's optimizer records join them), in
+/// visiting order.
+pub fn param_paths<M: Module>(module: &M) -> Vec<(ParamId, String)> {
     struct Collect {
         path: Vec<String>,
-        ids: HashSet<ParamId>,
+        out: Vec<(ParamId, String)>,
     }
     impl ModuleVisitor for Collect {
         fn enter_module(&mut self, name: &str, _container_type: &str) {
@@ -28,17 +39,15 @@ pub(crate) fn weight_ids<M: Module>(module: &M) -> HashSet<ParamId> {
             self.path.pop();
         }
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            if self.path.last().is_some_and(|n| is_weight(n)) {
-                self.ids.insert(param.id);
-            }
+            self.out.push((param.id, self.path.join(".")));
         }
     }
     let mut c = Collect {
         path: Vec::new(),
-        ids: HashSet::new(),
+        out: Vec::new(),
     };
     module.visit(&mut c);
-    c.ids
+    c.out
 }
 
 /// `sqrt(sum_p ||f(p, w_p) * g_p||^2)` over every parameter that has a gradient, where

@@ -165,15 +165,7 @@ impl<M: EmbeddingModel> Evaluation<M> for RetrievalEvaluation {
     }
 
     fn summary(&self, metrics: &BTreeMap<String, f64>) -> String {
-        let mut out: Vec<String> = self
-            .ks
-            .iter()
-            .filter_map(|k| {
-                metrics
-                    .get(&format!("recall_at_{k}"))
-                    .map(|v| format!("R@{k} {:.2}", 100.0 * v))
-            })
-            .collect();
+        let mut out = recall_summary(&self.ks, metrics);
         if let Some(&spread) = metrics.get("embedding_spread") {
             out.push(format!("spread {spread:.3}"));
             // Embeddings may legitimately fill only a narrow cone (ReLU features are
@@ -188,6 +180,17 @@ impl<M: EmbeddingModel> Evaluation<M> for RetrievalEvaluation {
         }
         out.join("  ")
     }
+}
+
+/// `R@K 12.34` for each K of `ks` that `metrics` reports.
+fn recall_summary(ks: &[usize], metrics: &BTreeMap<String, f64>) -> Vec<String> {
+    ks.iter()
+        .filter_map(|k| {
+            metrics
+                .get(&format!("recall_at_{k}"))
+                .map(|v| format!("R@{k} {:.2}", 100.0 * v))
+        })
+        .collect()
 }
 
 /// A model with one branch per view (SAIG: ground panoramas and aerial images).
@@ -318,15 +321,7 @@ impl<M: CrossViewModel> Evaluation<M> for CrossViewEvaluation {
     }
 
     fn summary(&self, metrics: &BTreeMap<String, f64>) -> String {
-        let mut out: Vec<String> = self
-            .ks
-            .iter()
-            .filter_map(|k| {
-                metrics
-                    .get(&format!("recall_at_{k}"))
-                    .map(|v| format!("R@{k} {:.2}", 100.0 * v))
-            })
-            .collect();
+        let mut out = recall_summary(&self.ks, metrics);
         if let Some(v) = metrics.get("recall_at_top1_percent") {
             out.push(format!("top-1% {:.2}", 100.0 * v));
         }

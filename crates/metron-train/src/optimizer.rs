@@ -2,7 +2,7 @@
 //! multipliers, weight-decay exemption, freezing), learning-rate schedules stepped per epoch or
 //! per iteration, and SAM's variants.
 
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamGroup, ParamId};
+use burn::module::{Module, ModuleMapper, Param, ParamGroup, ParamId};
 use burn::optim::lr_scheduler::module_lr_scheduler::{ModuleLearningRate, ModuleLrScheduler};
 use burn::optim::{
     AdamConfig, AdamWConfig, ModuleOptimizer, SgdConfig, decay::WeightDecayConfig,
@@ -12,6 +12,7 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use metron_optim::SamConfig;
+pub use metron_optim::param_paths;
 
 use crate::{Result, TrainError};
 
@@ -298,32 +299,6 @@ fn wildcard_match(pattern: &[u8], text: &[u8]) -> bool {
         Some((b'*', rest)) => (0..=text.len()).any(|skip| wildcard_match(rest, &text[skip..])),
         Some((&c, rest)) => text.first() == Some(&c) && wildcard_match(rest, &text[1..]),
     }
-}
-
-/// Every float parameter of `module` with its dotted path, in visiting order (the names
-/// [`ParamGroupSetting::params`] matches, and those Burn's optimizer records store).
-pub fn param_paths<M: Module>(module: &M) -> Vec<(ParamId, String)> {
-    struct Collect {
-        path: Vec<String>,
-        out: Vec<(ParamId, String)>,
-    }
-    impl ModuleVisitor for Collect {
-        fn enter_module(&mut self, name: &str, _container_type: &str) {
-            self.path.push(name.to_string());
-        }
-        fn exit_module(&mut self, _name: &str, _container_type: &str) {
-            self.path.pop();
-        }
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.out.push((param.id, self.path.join(".")));
-        }
-    }
-    let mut c = Collect {
-        path: Vec::new(),
-        out: Vec::new(),
-    };
-    module.visit(&mut c);
-    c.out
 }
 
 /// The parameter groups of one model resolved to parameter ids: the optimizer built for them

@@ -120,11 +120,7 @@ fn images(classes: usize, per_class: usize, seed: u32) -> InMemoryImages {
 }
 
 fn test_pipeline() -> PipelineSpec {
-    PipelineSpec {
-        size: [SIDE, SIDE],
-        mean: [0.5; 3],
-        std: [0.25; 3],
-    }
+    PipelineSpec::resize([SIDE, SIDE], [0.5; 3], [0.25; 3])
 }
 
 fn device() -> Device {

@@ -69,11 +69,11 @@ fn data(dir: &Path) -> Data {
             Transform::RandomCrop { size: [16, 16] },
             Transform::HorizontalFlip { p: 0.5 },
         ]),
-        test_pipeline: PipelineSpec {
-            size: [16, 16],
-            mean: Pipeline::IMAGENET_MEAN,
-            std: Pipeline::IMAGENET_STD,
-        },
+        test_pipeline: PipelineSpec::resize(
+            [16, 16],
+            Pipeline::IMAGENET_MEAN,
+            Pipeline::IMAGENET_STD,
+        ),
     }
 }
 

@@ -18,6 +18,9 @@ pub enum SystemError {
     /// A batch sampler configuration the training split cannot satisfy.
     #[error(transparent)]
     Sampler(#[from] metron_samplers::SamplerError),
+    /// A backbone could not be built or found in the backbone table.
+    #[error(transparent)]
+    Backbone(#[from] metron_backbones::BackboneError),
     /// The `--pretrained` weights cannot be read or do not fit the backbone.
     #[error("--pretrained {path}: {source}")]
     Pretrained {

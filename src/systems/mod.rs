@@ -27,6 +27,7 @@ use metron_train::{
     Bar, CheckpointBytes, EmbeddedSplit, EmbeddingModel, TrainModel, TrainState, read_checkpoint,
 };
 
+pub mod antimetric;
 pub mod cgd;
 mod error;
 pub mod retrieval;
@@ -76,7 +77,7 @@ pub const fn entry<S: System>() -> SystemEntry {
 }
 
 /// Every system of this build.
-pub static SYSTEMS: &[SystemEntry] = &[entry::<cgd::Cgd>()];
+pub static SYSTEMS: &[SystemEntry] = &[entry::<cgd::Cgd>(), entry::<antimetric::AntiMetric>()];
 
 /// A trained model loaded from a checkpoint by the kind recorded in it, ready to embed images.
 pub struct LoadedModel {

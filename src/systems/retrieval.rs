@@ -11,6 +11,7 @@ use std::time::Instant;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
+use metron_backbones::{LoadMode, load_pytorch_any_layout};
 use metron_datasets::{
     DatasetError, ImageBatch, ImageBatches, ImageSource, LoaderConfig, Pipeline, Registry, Split,
     check_counts,
@@ -179,6 +180,29 @@ pub fn free_run_dir(system: &str, dataset: &str) -> PathBuf {
         })
         .find(|p| !p.join("config.json").exists())
         .expect("an unused run directory name")
+}
+
+/// torchvision ResNet weights into the backbone, keys renamed by the backbone table's map:
+/// every backbone tensor must come from the file, and only the ImageNet classifier (`fc.`)
+/// may go unused. Nested (`state_dict`, `model`) and DataParallel (`module.`) layouts are
+/// accepted.
+pub fn load_pretrained_resnet(
+    backbone: metron_backbones::ResNet,
+    entry: &metron_backbones::BackboneEntry,
+    path: &Path,
+) -> Result<(metron_backbones::ResNet, metron_backbones::LoadReport), SystemError> {
+    let keys = (entry.key_map)();
+    let keys: Vec<(&str, &str)> = keys.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    load_pytorch_any_layout(
+        backbone,
+        path,
+        &keys,
+        LoadMode::StrictIgnoringUnused(&["fc."]),
+    )
+    .map_err(|source| SystemError::Pretrained {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Recall@K (and the other retrieval metrics) of the embeddings a run compares.

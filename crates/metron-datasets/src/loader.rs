@@ -32,6 +32,10 @@ pub struct ImageBatch {
     pub labels: Vec<i64>,
     /// Dataset indices of the images, in batch order.
     pub indices: Vec<usize>,
+    /// The random stream each image was augmented with ([`augmentation_seed`]), in batch
+    /// order: a model that draws per-sample noise (AntiMetric's random branch weights) seeds
+    /// it from here, so a resumed run draws the same.
+    pub seeds: Vec<u64>,
     /// Images left out because they could not be decoded (only with
     /// [`LoaderConfig::skip_corrupt`]): name and reason.
     pub skipped: Vec<(PathBuf, String)>,
@@ -333,9 +337,10 @@ pub fn decode_batch(
         shape: [0, 3, 0, 0],
         labels: Vec::with_capacity(indices.len()),
         indices: Vec::with_capacity(indices.len()),
+        seeds: Vec::with_capacity(indices.len()),
         skipped: Vec::new(),
     };
-    for (&i, result) in indices.iter().zip(decoded) {
+    for ((&i, &seed), result) in indices.iter().zip(seeds).zip(decoded) {
         let (pixels, [h, w]) = match result {
             Ok(v) => v,
             Err(DatasetError::Image { path, why }) if skip_corrupt => {
@@ -362,6 +367,7 @@ pub fn decode_batch(
         batch.images.extend_from_slice(&pixels);
         batch.labels.push(source.label(i) as i64);
         batch.indices.push(i);
+        batch.seeds.push(seed);
         batch.shape[0] += 1;
     }
     Ok(batch)

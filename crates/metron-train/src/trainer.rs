@@ -171,23 +171,50 @@ pub struct TrainState {
     pub eval_pipeline: Option<PipelineSpec>,
 }
 
-/// A serialisable description of a deterministic test-time pipeline: resize to `size`, then
-/// normalise.
+/// A serialisable description of a deterministic test-time pipeline: optionally crop to the
+/// dataset's box, resize to `size` (or resize the shorter side and centre-crop `size`, as
+/// torchvision's `Resize(int)` + `CenterCrop`), then normalise.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PipelineSpec {
-    /// The `[height, width]` images are resized to, in pixels.
+    /// The `[height, width]` of the network input, in pixels.
     pub size: [u32; 2],
     /// Per-channel (RGB) mean subtracted after scaling to [0, 1].
     pub mean: [f32; 3],
     /// Per-channel (RGB) standard deviation divided by after the mean.
     pub std: [f32; 3],
+    /// `Some(s)`: resize the shorter side to `s` (keeping the aspect ratio), then centre-crop
+    /// `size`; `None`: resize straight to `size`.
+    #[serde(default)]
+    pub shorter_side: Option<u32>,
+    /// Crop each image to its dataset box first (the "cropped" protocols).
+    #[serde(default)]
+    pub crop_to_box: bool,
 }
 
 impl PipelineSpec {
+    /// Resize straight to `size`, then normalise.
+    pub fn resize(size: [u32; 2], mean: [f32; 3], std: [f32; 3]) -> Self {
+        PipelineSpec {
+            size,
+            mean,
+            std,
+            shorter_side: None,
+            crop_to_box: false,
+        }
+    }
+
     /// The pipeline this describes.
     pub fn pipeline(&self) -> Pipeline {
-        Pipeline::new(vec![metron_datasets::Transform::Resize { size: self.size }])
+        let steps = match self.shorter_side {
+            Some(side) => vec![
+                metron_datasets::Transform::ResizeShorter { size: side },
+                metron_datasets::Transform::CenterCrop { size: self.size },
+            ],
+            None => vec![metron_datasets::Transform::Resize { size: self.size }],
+        };
+        Pipeline::new(steps)
             .with_normalization(self.mean, self.std)
+            .with_crop_to_box(self.crop_to_box)
     }
 }
 

@@ -198,6 +198,7 @@ mod tests {
             shape: [4, 3, 32, 32],
             labels: vec![0, 0, 1, 1],
             indices: vec![0, 1, 2, 3],
+            seeds: vec![0; 4],
             skipped: vec![],
         };
         let out = model.loss(&batch, &device).unwrap();

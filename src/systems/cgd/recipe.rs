@@ -2,13 +2,12 @@
 //! preset plus flags), train in a run directory, and report Recall@K of the trained network
 //! beside the untrained network and raw pixels.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use metron_backbones::{LoadMode, load_pytorch_any_layout};
 use metron_datasets::{Pipeline, Transform};
 use metron_samplers::MPerClassSampler;
 use metron_train::{LrSchedule, OptimizerSetting, PipelineSpec, RunDir, SamSetting, TrainerConfig};
@@ -16,8 +15,8 @@ use metron_train::{LrSchedule, OptimizerSetting, PipelineSpec, RunDir, SamSettin
 use super::{CgdModel, CgdModelConfig};
 use crate::systems::SystemError;
 use crate::systems::retrieval::{
-    DataSource, RetrievalJob, RetrievalOutcome, RetrievalSettings, free_run_dir, load_registry,
-    refuse_flags_on_resume, train_and_report,
+    DataSource, RetrievalJob, RetrievalOutcome, RetrievalSettings, free_run_dir,
+    load_pretrained_resnet, load_registry, refuse_flags_on_resume, train_and_report,
 };
 
 /// Starting points for every setting; each one can be overridden by its flag.
@@ -337,11 +336,7 @@ impl CgdRunConfig {
     }
 
     fn test_pipeline(&self) -> PipelineSpec {
-        PipelineSpec {
-            size: [self.image_size; 2],
-            mean: self.mean,
-            std: self.std,
-        }
+        PipelineSpec::resize([self.image_size; 2], self.mean, self.std)
     }
 
     /// What a reader of the numbers needs to compare them (backbone, embedding size, image
@@ -367,29 +362,6 @@ fn set<T: Clone>(flag: &Option<T>, into: &mut T) {
     if let Some(v) = flag {
         *into = v.clone();
     }
-}
-
-/// torchvision ResNet weights into the backbone, keys renamed by the backbone table's map:
-/// every backbone tensor must come from the file, and only the ImageNet classifier (`fc.`)
-/// may go unused. Nested (`state_dict`, `model`) and DataParallel (`module.`) layouts are
-/// accepted.
-fn load_pretrained(
-    backbone: metron_backbones::ResNet,
-    entry: &metron_backbones::BackboneEntry,
-    path: &Path,
-) -> Result<(metron_backbones::ResNet, metron_backbones::LoadReport), SystemError> {
-    let keys = (entry.key_map)();
-    let keys: Vec<(&str, &str)> = keys.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-    load_pytorch_any_layout(
-        backbone,
-        path,
-        &keys,
-        LoadMode::StrictIgnoringUnused(&["fc."]),
-    )
-    .map_err(|source| SystemError::Pretrained {
-        path: path.to_path_buf(),
-        source,
-    })
 }
 
 /// Trains and evaluates a CGD model as `args` say.
@@ -434,7 +406,7 @@ pub fn run(args: &CgdArgs) -> Result<RetrievalOutcome, SystemError> {
         .is_some_and(|run| run.last_checkpoint().is_file());
     if let (Some(path), false) = (&config.pretrained, has_checkpoint) {
         let entry = config.model.backbone_entry()?;
-        let (backbone, report) = load_pretrained(model.backbone, entry, path)?;
+        let (backbone, report) = load_pretrained_resnet(model.backbone, entry, path)?;
         model.backbone = backbone;
         if !args.quiet {
             eprintln!(

@@ -33,7 +33,9 @@ pub use vit::{
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::{FloatDType, Tensor};
 
-/// `module` with new ids for its trainable parameters (values unchanged). Not enough on its
+/// `module` with new ids for its trainable parameters (values unchanged), each a new autodiff
+/// leaf: a clone of a parameter tensor is the same node of the autodiff graph, so two copies
+/// used in one graph would otherwise both receive the sum of their gradients. Not enough on its
 /// own for modules with BatchNorm: Burn's `RunningState` clones share their storage (see
 /// [`ResNetBranch::fresh_copy`]).
 pub(crate) fn renew_param_ids<M: Module>(module: M) -> M {
@@ -41,7 +43,8 @@ pub(crate) fn renew_param_ids<M: Module>(module: M) -> M {
     impl ModuleMapper for Renew {
         fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
             let (_, tensor, mapper) = param.consume();
-            Param::from_mapped_value(burn::module::ParamId::new(), tensor, mapper)
+            // `detach` makes a new node and keeps `require_grad`.
+            Param::from_mapped_value(burn::module::ParamId::new(), tensor.detach(), mapper)
         }
     }
     module.map(&mut Renew)

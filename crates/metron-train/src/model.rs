@@ -1,6 +1,7 @@
 //! What the training loop needs from a model.
 
 use burn::module::Module;
+use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
 
 use metron_datasets::Batch;
@@ -25,6 +26,22 @@ pub trait TrainModel: Module + 'static {
 
     /// The loss of `batch`, computed on `device` (autodiff).
     fn loss(&self, batch: &Self::Batch, device: &Device) -> Result<LossOutput>;
+
+    /// The loss of `batch` and its gradient for every parameter. The default differentiates
+    /// [`TrainModel::loss`] in one backward pass; a model whose graph is too large to hold at
+    /// once (an ensemble's learners) may compute the same gradients in pieces.
+    fn loss_and_grads(
+        &self,
+        batch: &Self::Batch,
+        device: &Device,
+    ) -> Result<(LossOutput, GradientsParams)>
+    where
+        Self: Sized,
+    {
+        let out = self.loss(batch, device)?;
+        let grads = GradientsParams::from_grads(out.total.backward(), self);
+        Ok((out, grads))
+    }
 
     /// The configuration that rebuilds this architecture, as `{"kind": .., "config": ..}`:
     /// stored in checkpoints so that `metron embed` and `metron search` find the system (by

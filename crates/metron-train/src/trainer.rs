@@ -398,13 +398,12 @@ impl Trainer {
                         checkpoint: last.is_file().then(|| last.clone()),
                     })
                 };
-                let out = model.loss(&batch, device)?;
+                let (out, grads) = model.loss_and_grads(&batch, device)?;
                 let value = scalar(&out.total);
                 check_finite(value)?;
                 for (name, part) in &out.parts {
                     *part_sums.entry((*name).to_string()).or_default() += scalar(part);
                 }
-                let grads = GradientsParams::from_grads(out.total.backward(), &model);
                 let clip = |model: &M, grads: GradientsParams| match cfg.clip_grad_norm {
                     Some(max) => metron_optim::clip_grad_norm(model, grads, max).0,
                     None => grads,
@@ -416,16 +415,14 @@ impl Trainer {
                     }
                     Some(sam) => {
                         let (perturbed, undo) = sam.ascend(model, &grads);
-                        let second = if cfg.sam_second_pass_updates_batch_norm {
-                            perturbed.loss(&batch, device)?
+                        let (second, grads) = if cfg.sam_second_pass_updates_batch_norm {
+                            perturbed.loss_and_grads(&batch, device)?
                         } else {
                             metron_ops::without_running_stat_updates(|| {
-                                perturbed.loss(&batch, device)
+                                perturbed.loss_and_grads(&batch, device)
                             })?
-                        }
-                        .total;
-                        check_finite(scalar(&second))?;
-                        let grads = GradientsParams::from_grads(second.backward(), &perturbed);
+                        };
+                        check_finite(scalar(&second.total))?;
                         let grads = clip(&perturbed, grads);
                         sam.descend(lr, perturbed, undo, grads)
                     }

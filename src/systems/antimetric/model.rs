@@ -2,7 +2,8 @@
 //! holding its own copy of the rest (own BatchNorm statistics); every learner classifies the
 //! image into its own meta-classes, and retrieval averages the learners' cosine similarities.
 
-use burn::module::Module;
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::GradientsParams;
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::Rng as _;
@@ -127,9 +128,9 @@ impl AntiMetricModelConfig {
         Ok(())
     }
 
-    /// Builds the ensemble with random weights (`device.seed(..)` first for a reproducible
-    /// init): every learner starts from the same weights, as the original copies one
-    /// pretrained network E times.
+    /// Builds the ensemble with random weights (under [`metron_core::seeded_init`] for a
+    /// reproducible init): every learner starts from the same weights, as the original copies
+    /// one pretrained network E times.
     pub fn init(&self, device: &Device) -> Result<AntiMetricModel> {
         self.from_resnet(self.resnet_config()?.init(device)?, device)
     }
@@ -303,9 +304,110 @@ impl TrainModel for AntiMetricModel {
         })
     }
 
+    /// One learner at a time: the trunk runs once, each learner's forward and backward run in
+    /// turn from the trunk's (detached) output, their gradients with respect to it are summed,
+    /// and the trunk's backward runs once with that sum. The gradients are those of
+    /// [`TrainModel::loss`] (the joint loss is the mean of the learners' losses), but only one
+    /// learner's activations are alive at a time: at the paper's E = 48, a 48th of the
+    /// learners' activation memory.
+    fn loss_and_grads(
+        &self,
+        batch: &ImageBatch,
+        device: &Device,
+    ) -> Result<(LossOutput, GradientsParams)> {
+        let e_count = self.config.ensemble_size;
+        let labels = self.meta_labels(&batch.labels)?;
+        let weights = self
+            .config
+            .with_random
+            .then(|| self.branch_weights(&batch.seeds, device));
+        let trunk_out = self.trunk.forward(batch_images(batch, device));
+        let [b, ..] = trunk_out.dims();
+        let leaf = trunk_out.clone().detach().require_grad();
+        let mut grads = GradientsParams::new();
+        let mut total: Option<Tensor<1>> = None;
+        let mut upstream: Option<Tensor<4>> = None;
+        for (e, learner) in self.learners.iter().enumerate() {
+            let input = match &weights {
+                Some(w) => leaf.clone() * w.clone().slice([0..b, e..e + 1]).reshape([b, 1, 1, 1]),
+                None => leaf.clone(),
+            };
+            let map = learner.forward(input);
+            let [_, c, _, _] = map.dims();
+            let pooled = map.mean_dim(3).mean_dim(2).reshape([b, c]);
+            let classifier = self.head.classifiers.get(e);
+            let logits = match classifier {
+                Some(fc) => fc.forward(pooled),
+                None => pooled,
+            };
+            let m = logits.dims()[1];
+            let learner_labels: Vec<i64> = (0..b).map(|i| labels[i * e_count + e]).collect();
+            let loss = MetaClassCrossEntropy
+                .forward(logits.reshape([b, 1, m]), &learner_labels)?
+                .mul_scalar(1.0 / e_count as f64);
+            let mut g = loss.backward();
+            let dx = leaf.grad(&g).ok_or_else(|| {
+                TrainError::Config("the trunk's output received no gradient".into())
+            })?;
+            upstream = Some(match upstream {
+                Some(sum) => sum + dx,
+                None => dx,
+            });
+            absorb(
+                &mut grads,
+                GradientsParams::from_module(&mut g, learner),
+                learner,
+            );
+            if let Some(fc) = classifier {
+                absorb(&mut grads, GradientsParams::from_module(&mut g, fc), fc);
+            }
+            let value = loss.detach();
+            total = Some(match total {
+                Some(t) => t + value,
+                None => value,
+            });
+        }
+        let (Some(total), Some(upstream)) = (total, upstream) else {
+            return Err(TrainError::Config("an ensemble without learners".into()));
+        };
+        // d(sum(trunk_out * g)) / d(trunk) is the trunk's gradient for upstream gradient g.
+        let mut g = (trunk_out * upstream.inner()).sum().backward();
+        absorb(
+            &mut grads,
+            GradientsParams::from_module(&mut g, &self.trunk),
+            &self.trunk,
+        );
+        Ok((
+            LossOutput {
+                total: total.clone(),
+                parts: vec![("meta_class_ce", total)],
+            },
+            grads,
+        ))
+    }
+
     fn architecture(&self) -> serde_json::Value {
         serde_json::json!({ "kind": super::KIND, "config": self.config })
     }
+}
+
+/// Moves `module`'s gradients from `from` into `into` (their parameters are disjoint).
+fn absorb<M: Module>(into: &mut GradientsParams, mut from: GradientsParams, module: &M) {
+    struct Move<'a> {
+        into: &'a mut GradientsParams,
+        from: &'a mut GradientsParams,
+    }
+    impl ModuleVisitor for Move<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = self.from.remove::<D>(param.id) {
+                self.into.register::<D>(param.id, g);
+            }
+        }
+    }
+    module.visit(&mut Move {
+        into,
+        from: &mut from,
+    });
 }
 
 impl EmbeddingModel for AntiMetricModel {
@@ -331,10 +433,12 @@ mod tests {
         }
     }
 
-    fn batch(device: &Device) -> ImageBatch {
-        let x = Tensor::<4>::random([4, 3, 32, 32], burn::tensor::Distribution::Default, device);
+    /// Four random images from a local generator: Burn's process-wide one is shared with the
+    /// other tests' (seeded, locked) model initialisation.
+    fn batch(_device: &Device) -> ImageBatch {
+        let mut rng = metron_core::rng_from_seed(77);
         ImageBatch {
-            images: x.into_data().try_into_vec_as::<f32>().unwrap(),
+            images: (0..4 * 3 * 32 * 32).map(|_| rng.random::<f32>()).collect(),
             shape: [4, 3, 32, 32],
             labels: vec![0, 1, 2, 5],
             indices: vec![0, 1, 2, 3],
@@ -425,22 +529,93 @@ mod tests {
         assert!(model.meta_labels(&[6]).is_err());
     }
 
+    /// Every parameter's gradient, by id.
+    fn gradient_values(model: &AntiMetricModel, grads: &GradientsParams) -> Vec<Vec<f32>> {
+        struct Collect<'a> {
+            grads: &'a GradientsParams,
+            out: Vec<Vec<f32>>,
+        }
+        impl ModuleVisitor for Collect<'_> {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                let g = self
+                    .grads
+                    .get::<D>(param.id)
+                    .map(|g| g.into_data().try_into_vec_as::<f32>().unwrap())
+                    .unwrap_or_default();
+                self.out.push(g);
+            }
+        }
+        let mut c = Collect {
+            grads,
+            out: Vec::new(),
+        };
+        model.visit(&mut c);
+        c.out
+    }
+
+    #[test]
+    fn one_learner_at_a_time_gives_the_joint_gradients() {
+        let device = metron_core::parse_device("cpu").unwrap().autodiff();
+        for with_fc in [false, true] {
+            let mut config = tiny(with_fc);
+            config.with_random = true;
+            let build = || metron_core::seeded_init(&device, 5, || config.init(&device)).unwrap();
+            let b = batch(&device);
+            // The joint graph: every learner at once.
+            let joint_model = build();
+            let joint = joint_model.loss(&b, &device).unwrap();
+            let joint_value = joint.total.clone().into_scalar::<f64>();
+            let joint_grads = GradientsParams::from_grads(joint.total.backward(), &joint_model);
+            let model = build();
+            let (out, grads) = model.loss_and_grads(&b, &device).unwrap();
+            let value = out.total.into_scalar::<f64>();
+            assert!(
+                (value - joint_value).abs() < 1e-5 * joint_value.abs(),
+                "{value} vs {joint_value}"
+            );
+            let (a, j) = (
+                gradient_values(&model, &grads),
+                gradient_values(&joint_model, &joint_grads),
+            );
+            assert_eq!(a.len(), j.len());
+            let mut compared = 0;
+            for (pa, pj) in a.iter().zip(&j) {
+                assert_eq!(pa.len(), pj.len(), "a parameter lacks a gradient");
+                for (x, y) in pa.iter().zip(pj) {
+                    assert!((x - y).abs() <= 1e-5 + 1e-3 * y.abs(), "{x} vs {y}");
+                    compared += 1;
+                }
+            }
+            assert!(compared > 1000, "{compared} gradient entries");
+        }
+    }
+
     #[test]
     fn bad_settings_are_config_errors() {
         let device = metron_core::parse_device("cpu").unwrap();
         let mut c = tiny(false);
         c.meta_classes = 40; // more than the 32-d pooled feature
         assert!(
-            c.init(&device)
+            metron_core::seeded_init(&device, 0, || c.init(&device))
                 .unwrap_err()
                 .to_string()
                 .contains("--with-fc")
         );
         let mut c = tiny(false);
         c.share = "layer9".into();
-        assert!(c.init(&device).unwrap_err().to_string().contains("layer9"));
+        assert!(
+            metron_core::seeded_init(&device, 0, || c.init(&device))
+                .unwrap_err()
+                .to_string()
+                .contains("layer9")
+        );
         let mut c = tiny(false);
         c.codes[2] = vec![0, 9, 0];
-        assert!(c.init(&device).unwrap_err().to_string().contains("class 2"));
+        assert!(
+            metron_core::seeded_init(&device, 0, || c.init(&device))
+                .unwrap_err()
+                .to_string()
+                .contains("class 2")
+        );
     }
 }

@@ -82,7 +82,8 @@ impl CgdModelConfig {
             .with_frozen_batch_norm(self.frozen_batch_norm))
     }
 
-    /// Builds the model with random weights (`device.seed(..)` first for a reproducible init).
+    /// Builds the model with random weights (under [`metron_core::seeded_init`] for a
+    /// reproducible init).
     pub fn init(&self, device: &Device) -> Result<CgdModel> {
         if !(0.0..1.0).contains(&self.label_smoothing)
             || self.temperature <= 0.0
@@ -173,12 +174,21 @@ mod tests {
         }
     }
 
+    /// Uniform noise from a local generator: Burn's process-wide one belongs to the other
+    /// tests' locked, seeded model initialisation ([`metron_core::seeded_init`]).
+    fn local_random(shape: [usize; 4], device: &Device) -> Tensor<4> {
+        use rand::Rng as _;
+        let mut rng = metron_core::rng_from_seed(7);
+        let n = shape.iter().product();
+        let v: Vec<f32> = (0..n).map(|_| rng.random::<f32>()).collect();
+        Tensor::from_data(burn::tensor::TensorData::new(v, shape), device)
+    }
+
     #[test]
     fn embeddings_are_unit_rows_of_feature_dim() {
         let device = metron_core::parse_device("cpu").unwrap();
-        device.seed(0);
-        let model = tiny(3).init(&device).unwrap();
-        let x = Tensor::<4>::random([2, 3, 32, 32], burn::tensor::Distribution::Default, &device);
+        let model = metron_core::seeded_init(&device, 0, || tiny(3).init(&device)).unwrap();
+        let x = local_random([2, 3, 32, 32], &device);
         let e = model.embed(x).into_data().try_into_vec_as::<f32>().unwrap();
         assert_eq!(e.len(), 2 * 16);
         for row in e.chunks(16) {
@@ -190,9 +200,8 @@ mod tests {
     #[test]
     fn the_loss_is_the_sum_of_its_parts() {
         let device = metron_core::parse_device("cpu").unwrap().autodiff();
-        device.seed(1);
-        let model = tiny(2).init(&device).unwrap();
-        let x = Tensor::<4>::random([4, 3, 32, 32], burn::tensor::Distribution::Default, &device);
+        let model = metron_core::seeded_init(&device, 1, || tiny(2).init(&device)).unwrap();
+        let x = local_random([4, 3, 32, 32], &device);
         let batch = ImageBatch {
             images: x.into_data().try_into_vec_as::<f32>().unwrap(),
             shape: [4, 3, 32, 32],
@@ -218,14 +227,19 @@ mod tests {
         let device = metron_core::parse_device("cpu").unwrap();
         let mut c = tiny(2);
         c.backbone = "vgg16".into();
-        assert!(c.init(&device).unwrap_err().to_string().contains("vgg16"));
+        assert!(
+            metron_core::seeded_init(&device, 0, || c.init(&device))
+                .unwrap_err()
+                .to_string()
+                .contains("vgg16")
+        );
         let mut c = tiny(2);
         c.feature_dim = 15;
-        assert!(c.init(&device).is_err());
+        assert!(metron_core::seeded_init(&device, 0, || c.init(&device)).is_err());
         let mut c = tiny(2);
         c.temperature = 0.0;
         assert!(
-            c.init(&device)
+            metron_core::seeded_init(&device, 0, || c.init(&device))
                 .unwrap_err()
                 .to_string()
                 .contains("temperature")

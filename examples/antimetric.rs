@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use metron::systems::antimetric::{AntiMetricArgs, AntiMetricOutcome, run};
-use metron::systems::retrieval::{describe_outputs, format_table, recall_ks};
+use metron::systems::retrieval::{describe_outputs, format_table, print_stopped, recall_ks};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -40,7 +40,7 @@ fn main() -> ExitCode {
             }
             println!("{}", table.trim_end());
             println!("{}", describe_outputs(&report.ensemble.run_dir));
-            if cli.args.json {
+            if cli.args.run.json {
                 println!("{}", serde_json::to_value(&*report).unwrap_or_default());
             }
             ExitCode::SUCCESS
@@ -49,10 +49,7 @@ fn main() -> ExitCode {
             run_dir,
             epochs_done,
         }) => {
-            println!(
-                "stopped after epoch {epochs_done}; continue with --resume {}",
-                run_dir.display()
-            );
+            print_stopped(&run_dir, epochs_done);
             ExitCode::SUCCESS
         }
         Err(e) => {

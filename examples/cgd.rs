@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use metron::systems::cgd::{CgdArgs, run};
 use metron::systems::retrieval::{
-    RetrievalOutcome, describe_outputs, format_table, recall_ks, report_json,
+    RetrievalOutcome, describe_outputs, format_table, print_stopped, recall_ks, report_json,
 };
 
 #[derive(Debug, Parser)]
@@ -29,7 +29,7 @@ fn main() -> ExitCode {
             let ks = recall_ks(&report.trained);
             println!("{}", format_table(&report, &ks, "trained (CGD)").trim_end());
             println!("{}", describe_outputs(&report.run_dir));
-            if cli.args.json {
+            if cli.args.run.json {
                 println!("{}", report_json(&report));
             }
             ExitCode::SUCCESS
@@ -38,10 +38,7 @@ fn main() -> ExitCode {
             run_dir,
             epochs_done,
         }) => {
-            println!(
-                "stopped after epoch {epochs_done}; continue with --resume {}",
-                run_dir.display()
-            );
+            print_stopped(&run_dir, epochs_done);
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -24,6 +24,89 @@ use metron_train::{
 
 use super::SystemError;
 
+/// The flags every retrieval system's example takes: where the data is, where the run goes,
+/// the device and the output (flattened into each system's own flags).
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// A dataset of datasets.toml: omniglot (default; real images beside the checkout), cub,
+    /// cars196, sop, inshop (evaluated query -> gallery).
+    #[arg(long, conflicts_with = "csv")]
+    pub dataset: Option<String>,
+    /// A dataset of one's own as a CSV (`path,label,split` with splits `train` and `test`, or
+    /// `is_query,is_gallery` columns; image paths relative to the CSV's folder), instead of
+    /// --dataset: no registry entry needed.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Dataset root (default: the registry entry's environment variable, then its root).
+    #[arg(long)]
+    pub root: Option<PathBuf>,
+    /// The registry file (default: ./datasets.toml, else metron's own).
+    #[arg(long)]
+    pub registry: Option<PathBuf>,
+    /// cpu, wgpu, tch, tch:cuda:N or cuda:N (backends other than cpu need their cargo feature).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Where the run writes its files (default: runs/SYSTEM-DATASET, numbered if taken).
+    #[arg(long)]
+    pub run_dir: Option<PathBuf>,
+    /// Continue the interrupted run in this directory with its saved configuration.
+    #[arg(long, value_name = "RUN_DIR", conflicts_with = "run_dir")]
+    pub resume: Option<PathBuf>,
+    /// Stop after this many epochs of this invocation (continue later with --resume).
+    #[arg(long)]
+    pub stop_after: Option<usize>,
+    /// torchvision ResNet weights (.pth or .safetensors) to start the backbone from.
+    #[arg(long)]
+    pub pretrained: Option<PathBuf>,
+    /// Leave undecodable images out (counted) instead of stopping.
+    #[arg(long)]
+    pub skip_corrupt: bool,
+    /// Print the report as one JSON object on the last line.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bars or per-epoch lines.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl RunArgs {
+    /// The dataset's name: the flag, the CSV file's stem, or omniglot.
+    pub fn dataset(&self) -> String {
+        match (&self.dataset, &self.csv) {
+            (Some(d), _) => d.clone(),
+            (None, Some(csv)) => csv
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "csv".into()),
+            (None, None) => "omniglot".into(),
+        }
+    }
+
+    /// The given flags among these that fix part of a run's configuration (with `--resume`
+    /// the stored configuration is the run's, so they would be silently ignored).
+    pub fn configuration_flags(&self) -> Vec<&'static str> {
+        [
+            ("--dataset", self.dataset.is_some()),
+            ("--csv", self.csv.is_some()),
+            ("--root", self.root.is_some()),
+            ("--run-dir", self.run_dir.is_some()),
+            ("--pretrained", self.pretrained.is_some()),
+            ("--skip-corrupt", self.skip_corrupt),
+        ]
+        .into_iter()
+        .filter_map(|(name, given)| given.then_some(name))
+        .collect()
+    }
+}
+
+/// Prints how to continue a run stopped by `--stop-after`.
+pub fn print_stopped(run_dir: &Path, epochs_done: usize) {
+    println!(
+        "stopped after epoch {epochs_done}; continue with --resume {}",
+        run_dir.display()
+    );
+}
+
 /// The dataset registry: `path`, else `./datasets.toml`, else metron's own.
 pub fn load_registry(path: Option<&Path>) -> Result<Registry, DatasetError> {
     let path = match path {

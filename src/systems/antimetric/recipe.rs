@@ -18,7 +18,8 @@ use super::{AntiMetricModel, AntiMetricModelConfig};
 use crate::systems::SystemError;
 use crate::systems::retrieval::{
     DataSource, RetrievalData, RetrievalJob, RetrievalOutcome, RetrievalReport, RetrievalSettings,
-    free_run_dir, load_pretrained_resnet, load_registry, refuse_flags_on_resume, train_and_report,
+    RunArgs, free_run_dir, load_pretrained_resnet, load_registry, refuse_flags_on_resume,
+    train_and_report,
 };
 
 /// Starting points for every setting; each one can be overridden by its flag.
@@ -40,37 +41,12 @@ pub enum Preset {
 /// Flags of the `antimetric` example.
 #[derive(Debug, Clone, Args)]
 pub struct AntiMetricArgs {
-    /// A dataset of datasets.toml: omniglot (default; real images beside the checkout), cub,
-    /// cars196, sop, inshop (evaluated query -> gallery).
-    #[arg(long, conflicts_with = "csv")]
-    pub dataset: Option<String>,
-    /// A dataset of one's own as a CSV (`path,label,split`), instead of --dataset.
-    #[arg(long, value_name = "FILE")]
-    pub csv: Option<PathBuf>,
-    /// Dataset root (default: the registry entry's environment variable, then its root).
-    #[arg(long)]
-    pub root: Option<PathBuf>,
-    /// The registry file (default: ./datasets.toml, else metron's own).
-    #[arg(long)]
-    pub registry: Option<PathBuf>,
+    /// Data, run directory, device and output: the flags every retrieval example takes.
+    #[command(flatten)]
+    pub run: RunArgs,
     /// cpu (default) or paper.
     #[arg(long, value_enum)]
     pub preset: Option<Preset>,
-    /// cpu, wgpu, tch, tch:cuda:N or cuda:N (backends other than cpu need their cargo feature).
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-    /// Where the run writes its files (default: runs/antimetric-DATASET, numbered if taken).
-    #[arg(long)]
-    pub run_dir: Option<PathBuf>,
-    /// Continue the interrupted run in this directory with its saved configuration.
-    #[arg(long, value_name = "RUN_DIR", conflicts_with = "run_dir")]
-    pub resume: Option<PathBuf>,
-    /// Stop after this many epochs of this invocation (continue later with --resume).
-    #[arg(long)]
-    pub stop_after: Option<usize>,
-    /// torchvision ResNet weights (.pth or .safetensors) to start the trunk and every learner.
-    #[arg(long)]
-    pub pretrained: Option<PathBuf>,
     /// The ResNet: resnet18 (both presets), resnet34, resnet50 or resnext50_32x4d.
     #[arg(long)]
     pub backbone: Option<String>,
@@ -130,39 +106,14 @@ pub struct AntiMetricArgs {
     /// The K of Recall@K, comma separated.
     #[arg(long, value_delimiter = ',')]
     pub recalls: Option<Vec<usize>>,
-    /// Leave undecodable images out (counted) instead of stopping.
-    #[arg(long)]
-    pub skip_corrupt: bool,
-    /// Print the report as one JSON object on the last line.
-    #[arg(long)]
-    pub json: bool,
-    /// No progress bars or per-epoch lines.
-    #[arg(long)]
-    pub quiet: bool,
 }
 
 impl AntiMetricArgs {
-    /// The dataset's name: the flag, the CSV file's stem, or omniglot.
-    pub fn dataset(&self) -> String {
-        match (&self.dataset, &self.csv) {
-            (Some(d), _) => d.clone(),
-            (None, Some(csv)) => csv
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "csv".into()),
-            (None, None) => "omniglot".into(),
-        }
-    }
-
     /// The flags that set part of a run's configuration (refused with `--resume`).
     pub fn configuration_flags(&self) -> Vec<&'static str> {
         let a = self;
         [
-            ("--dataset", a.dataset.is_some()),
-            ("--csv", a.csv.is_some()),
-            ("--root", a.root.is_some()),
             ("--preset", a.preset.is_some()),
-            ("--pretrained", a.pretrained.is_some()),
             ("--backbone", a.backbone.is_some()),
             ("--base-width", a.base_width.is_some()),
             ("--share", a.share.is_some()),
@@ -182,10 +133,10 @@ impl AntiMetricArgs {
             ("--single-learner", a.single_learner.is_some()),
             ("--seed", a.seed.is_some()),
             ("--recalls", a.recalls.is_some()),
-            ("--skip-corrupt", a.skip_corrupt),
         ]
         .into_iter()
         .filter_map(|(name, given)| given.then_some(name))
+        .chain(a.run.configuration_flags())
         .collect()
     }
 }
@@ -324,7 +275,7 @@ impl AntiMetricRunConfig {
         }
         let mut evaluation = RetrievalSettings::new(vec![1, 2, 4, 8]);
         set(&args.recalls, &mut evaluation.recall_ks);
-        evaluation.skip_corrupt = args.skip_corrupt;
+        evaluation.skip_corrupt = args.run.skip_corrupt;
         let (mean, std) = dataset_normalization(&dataset)
             .or_else(|| {
                 metron_backbones::preprocessing(&backbone)
@@ -341,7 +292,7 @@ impl AntiMetricRunConfig {
             flip,
             mean,
             std,
-            pretrained: args.pretrained.clone(),
+            pretrained: args.run.pretrained.clone(),
             model,
             batch_size,
             per_class_cap,
@@ -489,7 +440,7 @@ fn train_one(
     args: &AntiMetricArgs,
     started: Instant,
 ) -> Result<RetrievalOutcome, SystemError> {
-    let device = metron_core::parse_device(&args.device)?.autodiff();
+    let device = metron_core::parse_device(&args.run.device)?.autodiff();
     let has_checkpoint = run.last_checkpoint().is_file();
     let model: AntiMetricModel = metron_core::seeded_init(&device, config.trainer.seed, || {
         let mut resnet = config.model.resnet_config()?.init(&device)?;
@@ -498,7 +449,7 @@ fn train_one(
             let entry = metron_backbones::backbone_entry(&config.model.backbone)?;
             let (loaded, report) = load_pretrained_resnet(resnet, entry, path)?;
             resnet = loaded;
-            if !args.quiet {
+            if !args.run.quiet {
                 eprintln!("loaded {} tensors from {}", report.applied, path.display());
             }
         }
@@ -521,8 +472,8 @@ fn train_one(
             test_pipeline: config.test_pipeline(),
             settings: &config.evaluation,
             setup: config.setup(),
-            quiet: args.quiet,
-            stop_after: args.stop_after,
+            quiet: args.run.quiet,
+            stop_after: args.run.stop_after,
             started,
         },
         &device,
@@ -541,23 +492,23 @@ fn open_or_create(dir: &Path, config: &AntiMetricRunConfig) -> Result<RunDir, Sy
 /// say.
 pub fn run(args: &AntiMetricArgs) -> Result<AntiMetricOutcome, SystemError> {
     let started = Instant::now();
-    let registry = load_registry(args.registry.as_deref())?;
-    let (config, existing, mut data) = match &args.resume {
+    let registry = load_registry(args.run.registry.as_deref())?;
+    let (config, existing, mut data) = match &args.run.resume {
         Some(dir) => {
             refuse_flags_on_resume(dir, &args.configuration_flags())?;
             let run = RunDir::open(dir)?;
             let config: AntiMetricRunConfig = run.read_config()?;
-            let data = config.data.read(&registry, args.quiet)?;
+            let data = config.data.read(&registry, args.run.quiet)?;
             (config, Some(run), data)
         }
         None => {
             let source = DataSource::resolve(
                 &registry,
-                &args.dataset(),
-                args.root.as_deref(),
-                args.csv.as_deref(),
+                &args.run.dataset(),
+                args.run.root.as_deref(),
+                args.run.csv.as_deref(),
             )?;
-            let splits = source.read(&registry, args.quiet)?;
+            let splits = source.read(&registry, args.run.quiet)?;
             // The class count fixes the meta-class codes.
             let classes = splits.train.classes.len();
             (
@@ -577,7 +528,7 @@ pub fn run(args: &AntiMetricArgs) -> Result<AntiMetricOutcome, SystemError> {
     if let Some(cap) = config.per_class_cap {
         data.train.samples = cap_per_class(&data.train.samples, cap, config.trainer.seed);
     }
-    if config.preset == Preset::Paper && config.pretrained.is_none() && !args.quiet {
+    if config.preset == Preset::Paper && config.pretrained.is_none() && !args.run.quiet {
         eprintln!(
             "warning: --preset paper starts from ImageNet weights in the paper; without \
              --pretrained the ResNet starts from random weights"
@@ -592,9 +543,10 @@ pub fn run(args: &AntiMetricArgs) -> Result<AntiMetricOutcome, SystemError> {
         Some(run) => run,
         None => {
             let dir = args
+                .run
                 .run_dir
                 .clone()
-                .unwrap_or_else(|| free_run_dir(super::KIND, &args.dataset()));
+                .unwrap_or_else(|| free_run_dir(super::KIND, &args.run.dataset()));
             RunDir::create(&dir, &config)?
         }
     };
@@ -613,7 +565,7 @@ pub fn run(args: &AntiMetricArgs) -> Result<AntiMetricOutcome, SystemError> {
     };
     let single_learner = match &single {
         Some(single) => {
-            if !args.quiet {
+            if !args.run.quiet {
                 eprintln!("single learner (E = 1) with the same budget:");
             }
             let dir = root.join("single_learner");
@@ -649,7 +601,7 @@ mod tests {
     fn resolve(argv: &[&str], classes: usize) -> AntiMetricRunConfig {
         let args = Cli::parse_from(std::iter::once("antimetric").chain(argv.iter().copied())).args;
         let data = DataSource {
-            dataset: args.dataset(),
+            dataset: args.run.dataset(),
             root: PathBuf::from("root"),
             csv: None,
         };

@@ -15,7 +15,7 @@ use metron_train::{LrSchedule, OptimizerSetting, PipelineSpec, RunDir, SamSettin
 use super::{CgdModel, CgdModelConfig};
 use crate::systems::SystemError;
 use crate::systems::retrieval::{
-    DataSource, RetrievalJob, RetrievalOutcome, RetrievalSettings, free_run_dir,
+    DataSource, RetrievalJob, RetrievalOutcome, RetrievalSettings, RunArgs, free_run_dir,
     load_pretrained_resnet, load_registry, refuse_flags_on_resume, train_and_report,
 };
 
@@ -36,39 +36,12 @@ pub enum Preset {
 /// Flags of the `cgd` example.
 #[derive(Debug, Clone, Args)]
 pub struct CgdArgs {
-    /// A dataset of datasets.toml: omniglot (default; real images beside the checkout), cub,
-    /// cars196, sop, inshop (evaluated query -> gallery).
-    #[arg(long, conflicts_with = "csv")]
-    pub dataset: Option<String>,
-    /// A dataset of one's own as a CSV (`path,label,split` with splits `train` and `test`, or
-    /// `is_query,is_gallery` columns; image paths relative to the CSV's folder), instead of
-    /// --dataset: no registry entry needed.
-    #[arg(long, value_name = "FILE")]
-    pub csv: Option<PathBuf>,
-    /// Dataset root (default: the registry entry's environment variable, then its root).
-    #[arg(long)]
-    pub root: Option<PathBuf>,
-    /// The registry file (default: ./datasets.toml, else metron's own).
-    #[arg(long)]
-    pub registry: Option<PathBuf>,
+    /// Data, run directory, device and output: the flags every retrieval example takes.
+    #[command(flatten)]
+    pub run: RunArgs,
     /// cpu (default) or paper.
     #[arg(long, value_enum)]
     pub preset: Option<Preset>,
-    /// cpu, wgpu, tch, tch:cuda:N or cuda:N (backends other than cpu need their cargo feature).
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-    /// Where the run writes its files (default: runs/cgd-DATASET, numbered if taken).
-    #[arg(long)]
-    pub run_dir: Option<PathBuf>,
-    /// Continue the interrupted run in this directory with its saved configuration.
-    #[arg(long, value_name = "RUN_DIR", conflicts_with = "run_dir")]
-    pub resume: Option<PathBuf>,
-    /// Stop after this many epochs of this invocation (continue later with --resume).
-    #[arg(long)]
-    pub stop_after: Option<usize>,
-    /// torchvision ResNet weights (.pth or .safetensors) to start the backbone from.
-    #[arg(long)]
-    pub pretrained: Option<PathBuf>,
     /// The ResNet trunk: resnet18 (cpu preset), resnet34, resnet50 (paper) or resnext50_32x4d.
     #[arg(long)]
     pub backbone: Option<String>,
@@ -131,41 +104,15 @@ pub struct CgdArgs {
     /// The K of Recall@K, comma separated.
     #[arg(long, value_delimiter = ',')]
     pub recalls: Option<Vec<usize>>,
-    /// Leave undecodable images out (counted) instead of stopping.
-    #[arg(long)]
-    pub skip_corrupt: bool,
-    /// Print the report as one JSON object on the last line.
-    #[arg(long)]
-    pub json: bool,
-    /// No progress bars or per-epoch lines.
-    #[arg(long)]
-    pub quiet: bool,
 }
 
 impl CgdArgs {
-    /// The dataset's name: the flag, the CSV file's stem, or omniglot.
-    pub fn dataset(&self) -> String {
-        match (&self.dataset, &self.csv) {
-            (Some(d), _) => d.clone(),
-            (None, Some(csv)) => csv
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "csv".into()),
-            (None, None) => "omniglot".into(),
-        }
-    }
-
     /// The flags that set part of a run's configuration: with `--resume` the stored
     /// configuration is the run's, so any of them would be silently ignored.
     pub fn configuration_flags(&self) -> Vec<&'static str> {
         let a = self;
         [
-            ("--dataset", a.dataset.is_some()),
-            ("--csv", a.csv.is_some()),
-            ("--root", a.root.is_some()),
             ("--preset", a.preset.is_some()),
-            ("--run-dir", a.run_dir.is_some()),
-            ("--pretrained", a.pretrained.is_some()),
             ("--backbone", a.backbone.is_some()),
             ("--base-width", a.base_width.is_some()),
             ("--image-size", a.image_size.is_some()),
@@ -186,10 +133,10 @@ impl CgdArgs {
             ("--sam-rho", a.sam_rho.is_some()),
             ("--seed", a.seed.is_some()),
             ("--recalls", a.recalls.is_some()),
-            ("--skip-corrupt", a.skip_corrupt),
         ]
         .into_iter()
         .filter_map(|(name, given)| given.then_some(name))
+        .chain(a.run.configuration_flags())
         .collect()
     }
 }
@@ -292,7 +239,7 @@ impl CgdRunConfig {
         if let Some(rho) = args.sam_rho {
             trainer.sam = Some(SamSetting::Sam { rho });
         }
-        evaluation.skip_corrupt = args.skip_corrupt;
+        evaluation.skip_corrupt = args.run.skip_corrupt;
         let image_size = args.image_size.unwrap_or(image_size);
         let resize_size = args.resize_size.unwrap_or(if args.image_size.is_some() {
             image_size * 9 / 8
@@ -311,7 +258,7 @@ impl CgdRunConfig {
             flip: args.flip.unwrap_or(flip),
             mean,
             std,
-            pretrained: args.pretrained.clone(),
+            pretrained: args.run.pretrained.clone(),
             model,
             batch_size,
             samples_per_class,
@@ -367,36 +314,36 @@ fn set<T: Clone>(flag: &Option<T>, into: &mut T) {
 /// Trains and evaluates a CGD model as `args` say.
 pub fn run(args: &CgdArgs) -> Result<RetrievalOutcome, SystemError> {
     let started = std::time::Instant::now();
-    let registry = load_registry(args.registry.as_deref())?;
-    let (config, existing, data) = match &args.resume {
+    let registry = load_registry(args.run.registry.as_deref())?;
+    let (config, existing, data) = match &args.run.resume {
         Some(dir) => {
             refuse_flags_on_resume(dir, &args.configuration_flags())?;
             let run = RunDir::open(dir)?;
             let config: CgdRunConfig = run.read_config()?;
-            let data = config.data.read(&registry, args.quiet)?;
+            let data = config.data.read(&registry, args.run.quiet)?;
             (config, Some(run), data)
         }
         None => {
             let data = DataSource::resolve(
                 &registry,
-                &args.dataset(),
-                args.root.as_deref(),
-                args.csv.as_deref(),
+                &args.run.dataset(),
+                args.run.root.as_deref(),
+                args.run.csv.as_deref(),
             )?;
-            let splits = data.read(&registry, args.quiet)?;
+            let splits = data.read(&registry, args.run.quiet)?;
             // The class count fixes the classifier's width.
             let classes = splits.train.classes_present();
             (CgdRunConfig::resolve(args, data, classes), None, splits)
         }
     };
-    if config.preset == Preset::Paper && config.pretrained.is_none() && !args.quiet {
+    if config.preset == Preset::Paper && config.pretrained.is_none() && !args.run.quiet {
         eprintln!(
             "warning: --preset paper starts from ImageNet weights in the paper; without \
              --pretrained the ResNet starts from random weights"
         );
     }
 
-    let device = metron_core::parse_device(&args.device)?.autodiff();
+    let device = metron_core::parse_device(&args.run.device)?.autodiff();
     let mut model: CgdModel =
         metron_core::seeded_init(&device, config.trainer.seed, || config.model.init(&device))?;
     // The pretrained weights start every run that has no checkpoint yet, a resumed one too
@@ -408,7 +355,7 @@ pub fn run(args: &CgdArgs) -> Result<RetrievalOutcome, SystemError> {
         let entry = config.model.backbone_entry()?;
         let (backbone, report) = load_pretrained_resnet(model.backbone, entry, path)?;
         model.backbone = backbone;
-        if !args.quiet {
+        if !args.run.quiet {
             eprintln!(
                 "loaded {} tensors from {}{}",
                 report.applied,
@@ -434,9 +381,10 @@ pub fn run(args: &CgdArgs) -> Result<RetrievalOutcome, SystemError> {
         Some(run) => run,
         None => {
             let dir = args
+                .run
                 .run_dir
                 .clone()
-                .unwrap_or_else(|| free_run_dir(super::KIND, &args.dataset()));
+                .unwrap_or_else(|| free_run_dir(super::KIND, &args.run.dataset()));
             RunDir::create(&dir, &config)?
         }
     };
@@ -451,8 +399,8 @@ pub fn run(args: &CgdArgs) -> Result<RetrievalOutcome, SystemError> {
             test_pipeline: config.test_pipeline(),
             settings: &config.evaluation,
             setup: config.setup(),
-            quiet: args.quiet,
-            stop_after: args.stop_after,
+            quiet: args.run.quiet,
+            stop_after: args.run.stop_after,
             started,
         },
         &device,
@@ -473,7 +421,7 @@ mod tests {
     fn resolve(argv: &[&str]) -> CgdRunConfig {
         let args = Cli::parse_from(std::iter::once("cgd").chain(argv.iter().copied())).args;
         let data = DataSource {
-            dataset: args.dataset(),
+            dataset: args.run.dataset(),
             root: PathBuf::from("root"),
             csv: None,
         };

@@ -28,16 +28,12 @@ fn main() -> ExitCode {
     match run(&cli.args) {
         Ok(AntiMetricOutcome::Finished(report)) => {
             let ks = recall_ks(&report.ensemble.trained);
-            let mut table = format_table(&report.ensemble, &ks, "trained ensemble");
-            if let Some(single) = &report.single_learner {
-                table.push_str(&format!("{:<24}", "one learner (E = 1)"));
-                for k in &ks {
-                    match single.get(&format!("recall_at_{k}")) {
-                        Some(v) => table.push_str(&format!("{:>8.2}", 100.0 * v)),
-                        None => table.push_str(&format!("{:>8}", "-")),
-                    }
-                }
-            }
+            let single: Vec<_> = report
+                .single_learner
+                .iter()
+                .map(|m| ("one learner (E = 1)", m))
+                .collect();
+            let table = format_table(&report.ensemble, &ks, "trained ensemble", &single);
             println!("{}", table.trim_end());
             println!("{}", describe_outputs(&report.ensemble.run_dir));
             if cli.args.run.json {

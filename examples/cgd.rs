@@ -27,7 +27,10 @@ fn main() -> ExitCode {
     match run(&cli.args) {
         Ok(RetrievalOutcome::Finished(report)) => {
             let ks = recall_ks(&report.trained);
-            println!("{}", format_table(&report, &ks, "trained (CGD)").trim_end());
+            println!(
+                "{}",
+                format_table(&report, &ks, "trained (CGD)", &[]).trim_end()
+            );
             println!("{}", describe_outputs(&report.run_dir));
             if cli.args.run.json {
                 println!("{}", report_json(&report));

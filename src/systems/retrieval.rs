@@ -457,9 +457,14 @@ where
     Ok(RetrievalOutcome::Finished(Box::new(report)))
 }
 
-/// The report as a table: one row per embedding (`trained` named `trained_name`), one column
-/// per Recall@K.
-pub fn format_table(report: &RetrievalReport, ks: &[usize], trained_name: &str) -> String {
+/// The report as a table: one row per embedding (`trained` named `trained_name`, then
+/// `extra` rows such as a baseline of the system's own), one column per Recall@K.
+pub fn format_table(
+    report: &RetrievalReport,
+    ks: &[usize],
+    trained_name: &str,
+    extra: &[(&str, &BTreeMap<String, f64>)],
+) -> String {
     let mut out = format!("{:<24}", "Recall@K (%)");
     for k in ks {
         out.push_str(&format!("{:>8}", format!("R@{k}")));
@@ -469,7 +474,10 @@ pub fn format_table(report: &RetrievalReport, ks: &[usize], trained_name: &str) 
         (trained_name, &report.trained),
         ("untrained network", &report.untrained),
         ("raw pixels", &report.pixels),
-    ] {
+    ]
+    .into_iter()
+    .chain(extra.iter().copied())
+    {
         out.push_str(&format!("{name:<24}"));
         for k in ks {
             match values.get(&format!("recall_at_{k}")) {

@@ -73,12 +73,17 @@ impl Tuples {
         match self {
             Tuples::Triplets(t) => t,
             Tuples::Pairs(p) => {
+                // Negatives grouped by anchor: the work is the output's size, not the product
+                // of the two pair lists.
+                let mut negatives: std::collections::HashMap<usize, Vec<usize>> =
+                    std::collections::HashMap::new();
+                for (&a, &n) in p.anchors_neg.iter().zip(&p.negatives) {
+                    negatives.entry(a).or_default().push(n);
+                }
                 let mut t = Triplets::default();
-                for (k, &a) in p.anchors_pos.iter().enumerate() {
-                    for (l, &b) in p.anchors_neg.iter().enumerate() {
-                        if a == b {
-                            t.push(a, p.positives[k], p.negatives[l]);
-                        }
+                for (&a, &pos) in p.anchors_pos.iter().zip(&p.positives) {
+                    for &n in negatives.get(&a).into_iter().flatten() {
+                        t.push(a, pos, n);
                     }
                 }
                 t
@@ -428,6 +433,26 @@ mod tests {
         assert_eq!(find(3, 0), Some(2));
         // One triplet per positive pair: 6 ordered pairs in class 0, 2 in class 1.
         assert_eq!(t.len(), 8);
+    }
+
+    #[test]
+    fn pairs_become_every_positive_and_negative_sharing_an_anchor() {
+        let pairs = Pairs {
+            anchors_pos: vec![0, 1, 0],
+            positives: vec![2, 3, 4],
+            anchors_neg: vec![1, 0, 0, 5],
+            negatives: vec![6, 7, 8, 9],
+        };
+        let t = Tuples::Pairs(pairs).into_triplets();
+        // Anchor 0: positives 2, 4 x negatives 7, 8; anchor 1: positive 3 x negative 6;
+        // anchor 5 has no positive pair.
+        let got: Vec<(usize, usize, usize)> = (0..t.len())
+            .map(|k| (t.anchors[k], t.positives[k], t.negatives[k]))
+            .collect();
+        assert_eq!(
+            got,
+            vec![(0, 2, 7), (0, 2, 8), (1, 3, 6), (0, 4, 7), (0, 4, 8)]
+        );
     }
 
     #[test]

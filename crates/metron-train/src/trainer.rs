@@ -316,7 +316,7 @@ impl Trainer {
         model = groups.freeze(model);
         let mut sam = cfg.sam.map(|s| s.config().init(optimizer.clone()));
 
-        let steps_per_epoch = sampler.epoch(0).len();
+        let steps_per_epoch = sampler.batches_per_epoch();
         let total_units = match cfg.schedule_unit {
             StepUnit::Epoch => cfg.epochs,
             StepUnit::Iteration => cfg.epochs * steps_per_epoch,

@@ -71,7 +71,9 @@ impl AntiMetricModelConfig {
         })
     }
 
-    fn resnet(&self) -> Result<ResNetConfig> {
+    /// The ResNet the trunk and learners are cut from (load pretrained weights into it, then
+    /// [`AntiMetricModelConfig::from_resnet`]).
+    pub fn resnet_config(&self) -> Result<ResNetConfig> {
         let entry = metron_backbones::backbone_entry(&self.backbone)?;
         let Architecture::ResNet(config) = entry.architecture else {
             return Err(TrainError::Config(format!(
@@ -92,7 +94,7 @@ impl AntiMetricModelConfig {
         Ok(if self.with_fc {
             self.meta_classes
         } else {
-            self.resnet()?.out_channels()
+            self.resnet_config()?.out_channels()
         })
     }
 
@@ -109,7 +111,7 @@ impl AntiMetricModelConfig {
                 self.ensemble_size, self.meta_classes
             ));
         }
-        let width = self.resnet()?.out_channels();
+        let width = self.resnet_config()?.out_channels();
         if !self.with_fc && self.meta_classes > width {
             return bad(format!(
                 "without a fully connected layer the {width}-d pooled feature is the logit \
@@ -135,12 +137,6 @@ impl AntiMetricModelConfig {
         self.from_resnet(self.resnet_config()?.init(device)?, device)
     }
 
-    /// The ResNet the trunk and learners are cut from (load pretrained weights into it, then
-    /// [`AntiMetricModelConfig::from_resnet`]).
-    pub fn resnet_config(&self) -> Result<ResNetConfig> {
-        self.resnet()
-    }
-
     /// The ensemble cut from `resnet` (its weights, e.g. ImageNet's, start the trunk and every
     /// learner).
     pub fn from_resnet(&self, resnet: ResNet, device: &Device) -> Result<AntiMetricModel> {
@@ -151,7 +147,7 @@ impl AntiMetricModelConfig {
             .collect();
         let head = MetaClassEnsembleHeadConfig {
             branches: self.ensemble_size,
-            feature_dim: self.resnet()?.out_channels(),
+            feature_dim: self.resnet_config()?.out_channels(),
             meta_classes: self.meta_classes,
             with_fc: self.with_fc,
         }
@@ -169,11 +165,11 @@ impl AntiMetricModelConfig {
     /// never draws from the generator another thread is initialising a model from.
     pub fn parameter_count(&self, device: &Device) -> Result<ParameterCount> {
         self.check()?;
-        let config = self.resnet()?;
+        let config = self.resnet_config()?;
         let resnet = metron_core::seeded_init(device, 0, || config.init(device))?;
         let (trunk, branch) = resnet.split(self.stage()?);
         let classifier = if self.with_fc {
-            (self.resnet()?.out_channels() + 1) * self.meta_classes
+            (self.resnet_config()?.out_channels() + 1) * self.meta_classes
         } else {
             0
         };
@@ -230,21 +226,30 @@ impl AntiMetricModel {
     pub fn features(&self, images: Tensor<4>, weights: Option<Tensor<2>>) -> Result<Tensor<3>> {
         let x = self.trunk.forward(images);
         let [b, ..] = x.dims();
-        let per_learner: Vec<Tensor<3>> = self
-            .learners
-            .iter()
-            .enumerate()
-            .map(|(e, learner)| {
-                let input = match &weights {
-                    Some(w) => x.clone() * w.clone().slice([0..b, e..e + 1]).reshape([b, 1, 1, 1]),
-                    None => x.clone(),
-                };
-                let map = learner.forward(input);
-                let [_, c, _, _] = map.dims();
-                map.mean_dim(3).mean_dim(2).reshape([b, 1, c])
+        let per_learner: Vec<Tensor<3>> = (0..self.learners.len())
+            .map(|e| {
+                let pooled = self.pooled_learner(e, x.clone(), weights.as_ref());
+                let [_, c] = pooled.dims();
+                pooled.reshape([b, 1, c])
             })
             .collect();
         Ok(self.head.logits(Tensor::cat(per_learner, 1))?)
+    }
+
+    /// Learner `e` on the trunk's output `x` (scaled per image by column `e` of `weights`),
+    /// globally average-pooled.
+    ///
+    /// # Shapes
+    /// - `x`: `[B, C, H, W]`, `weights`: `[B, E]` -> `[B, D]`
+    fn pooled_learner(&self, e: usize, x: Tensor<4>, weights: Option<&Tensor<2>>) -> Tensor<2> {
+        let [b, ..] = x.dims();
+        let input = match weights {
+            Some(w) => x * w.clone().slice([0..b, e..e + 1]).reshape([b, 1, 1, 1]),
+            None => x,
+        };
+        let map = self.learners[e].forward(input);
+        let [_, c, _, _] = map.dims();
+        map.mean_dim(3).mean_dim(2).reshape([b, c])
     }
 
     /// `softmax(u)` with `u ~ U(0, 1)^E` per image, from each image's own random stream.
@@ -328,13 +333,7 @@ impl TrainModel for AntiMetricModel {
         let mut total: Option<Tensor<1>> = None;
         let mut upstream: Option<Tensor<4>> = None;
         for (e, learner) in self.learners.iter().enumerate() {
-            let input = match &weights {
-                Some(w) => leaf.clone() * w.clone().slice([0..b, e..e + 1]).reshape([b, 1, 1, 1]),
-                None => leaf.clone(),
-            };
-            let map = learner.forward(input);
-            let [_, c, _, _] = map.dims();
-            let pooled = map.mean_dim(3).mean_dim(2).reshape([b, c]);
+            let pooled = self.pooled_learner(e, leaf.clone(), weights.as_ref());
             let classifier = self.head.classifiers.get(e);
             let logits = match classifier {
                 Some(fc) => fc.forward(pooled),

@@ -337,24 +337,16 @@ impl AntiMetricRunConfig {
     /// feature is narrower than C.
     pub fn single_learner_config(&self) -> Result<Self, SystemError> {
         let classes = self.model.codes.len();
-        let mut model = AntiMetricModelConfig {
-            ensemble_size: 1,
-            meta_classes: classes,
-            with_random: false,
-            ..AntiMetricModelConfig::new(
-                &self.model.backbone,
-                1,
-                classes,
-                classes,
-                self.trainer.seed,
-            )?
-        };
+        let mut model = AntiMetricModelConfig::new(
+            &self.model.backbone,
+            1,
+            classes,
+            classes,
+            self.trainer.seed,
+        )?;
         model.base_width = self.model.base_width;
         model.share = self.model.share.clone();
-        let width = metron_backbones::backbone_entry(&model.backbone)
-            .ok()
-            .and_then(|_| model.feature_dim().ok())
-            .unwrap_or(0);
+        let width = model.resnet_config()?.out_channels();
         model.with_fc = self.model.with_fc || width < classes;
         Ok(AntiMetricRunConfig {
             model,

@@ -18,6 +18,9 @@ pub enum SystemError {
     /// A batch sampler configuration the training split cannot satisfy.
     #[error(transparent)]
     Sampler(#[from] metron_samplers::SamplerError),
+    /// Clustering or a metric failed (empty sets, NaN embeddings, K larger than the set).
+    #[error(transparent)]
+    Metrics(#[from] metron_metrics::Error),
     /// A backbone could not be built or found in the backbone table.
     #[error(transparent)]
     Backbone(#[from] metron_backbones::BackboneError),

@@ -31,6 +31,7 @@ pub mod antimetric;
 pub mod cgd;
 mod error;
 pub mod retrieval;
+pub mod smooth_ap;
 
 pub use error::SystemError;
 
@@ -77,7 +78,11 @@ pub const fn entry<S: System>() -> SystemEntry {
 }
 
 /// Every system of this build.
-pub static SYSTEMS: &[SystemEntry] = &[entry::<cgd::Cgd>(), entry::<antimetric::AntiMetric>()];
+pub static SYSTEMS: &[SystemEntry] = &[
+    entry::<cgd::Cgd>(),
+    entry::<antimetric::AntiMetric>(),
+    entry::<smooth_ap::SmoothAp>(),
+];
 
 /// A trained model loaded from a checkpoint by the kind recorded in it, ready to embed images.
 pub struct LoadedModel {

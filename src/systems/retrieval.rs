@@ -266,8 +266,8 @@ pub fn free_run_dir(system: &str, dataset: &str) -> PathBuf {
 }
 
 /// torchvision ResNet weights into the backbone, keys renamed by the backbone table's map:
-/// every backbone tensor must come from the file, and only the ImageNet classifier (`fc.`)
-/// may go unused. Nested (`state_dict`, `model`) and DataParallel (`module.`) layouts are
+/// every backbone tensor must come from the file, and only the ImageNet classifier (`fc.`, or
+/// `last_linear.` in Cadene's `pretrainedmodels` layout) may go unused. Nested (`state_dict`, `model`) and DataParallel (`module.`) layouts are
 /// accepted.
 pub fn load_pretrained_resnet(
     backbone: metron_backbones::ResNet,
@@ -280,7 +280,8 @@ pub fn load_pretrained_resnet(
         backbone,
         path,
         &keys,
-        LoadMode::StrictIgnoringUnused(&["fc."]),
+        // `last_linear.`: the classifier of Cadene's `pretrainedmodels` ResNets (Smooth-AP's).
+        LoadMode::StrictIgnoringUnused(&["fc.", "last_linear."]),
     )
     .map_err(|source| SystemError::Pretrained {
         path: path.to_path_buf(),
@@ -458,16 +459,22 @@ where
 }
 
 /// The report as a table: one row per embedding (`trained` named `trained_name`, then
-/// `extra` rows such as a baseline of the system's own), one column per Recall@K.
+/// `extra` rows such as a baseline of the system's own), one column per Recall@K, and an NMI
+/// column when the trained metrics have one.
 pub fn format_table(
     report: &RetrievalReport,
     ks: &[usize],
     trained_name: &str,
     extra: &[(&str, &BTreeMap<String, f64>)],
 ) -> String {
+    // NMI when the run clustered its embeddings (Smooth-AP's tables).
+    let nmi = report.trained.contains_key("nmi");
     let mut out = format!("{:<24}", "Recall@K (%)");
     for k in ks {
         out.push_str(&format!("{:>8}", format!("R@{k}")));
+    }
+    if nmi {
+        out.push_str(&format!("{:>8}", "NMI"));
     }
     out.push('\n');
     for (name, values) in [
@@ -481,6 +488,12 @@ pub fn format_table(
         out.push_str(&format!("{name:<24}"));
         for k in ks {
             match values.get(&format!("recall_at_{k}")) {
+                Some(v) => out.push_str(&format!("{:>8.2}", 100.0 * v)),
+                None => out.push_str(&format!("{:>8}", "-")),
+            }
+        }
+        if nmi {
+            match values.get("nmi") {
                 Some(v) => out.push_str(&format!("{:>8.2}", 100.0 * v)),
                 None => out.push_str(&format!("{:>8}", "-")),
             }

@@ -26,7 +26,7 @@ pub use resnet::{
 pub use saig::{SAIG_ORIGINAL_KEYS, Saig, SaigBlock, SaigConfig, StemLayer};
 pub use vgg::{Vgg16, Vgg16Config, VggStages, torchvision_vgg16_keys};
 pub use vit::{
-    Attention, Mlp, PatchEmbed, PositionResize, VisionTransformer, VitBlock, VitConfig,
+    Attention, DropPath, Mlp, PatchEmbed, PositionResize, VisionTransformer, VitBlock, VitConfig,
     bicubic_matrix, bicubic_resize,
 };
 

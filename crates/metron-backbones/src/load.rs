@@ -74,7 +74,7 @@ pub fn load_pytorch_entry<M: Module + ModuleSnapshot>(
 }
 
 /// [`load_pytorch`] for a checkpoint in any of the layouts training scripts save: a flat
-/// state dict, one nested under `"state_dict"` or `"model"` (`.pth` only), and keys with
+/// state dict, one nested under `"state_dict"`, `"model"` or DINO's `"teacher"` (`.pth` only), and keys with
 /// DataParallel's `module.` prefix. The first layout that loads under `mode` wins; when none
 /// does, the error is the flat layout's (which names the first missing or unused key), so a
 /// file of another architecture (timm names for a torchvision model, say) is never taken as
@@ -95,7 +95,8 @@ pub fn load_pytorch_any_layout<M: Module + ModuleSnapshot + Clone>(
     if flat.is_ok() || !is_pth {
         return flat;
     }
-    for entry in ["state_dict", "model"] {
+    // `teacher`: a DINO training checkpoint (its student is the other entry).
+    for entry in ["state_dict", "model", "teacher"] {
         if let Ok(loaded) = load(model.clone(), path, Some(entry), &with_prefix, mode) {
             return Ok(loaded);
         }

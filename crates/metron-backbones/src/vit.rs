@@ -182,14 +182,78 @@ pub struct VitBlock {
 }
 
 impl VitBlock {
-    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let x = x.clone() + self.attn.forward(self.norm1.forward(x));
+    /// `keep`: the per-sample scale of each residual branch (attention, MLP) under drop path,
+    /// `[B, 1, 1]`; `None` keeps both branches whole.
+    fn forward(&self, x: Tensor<3>, keep: Option<[Tensor<3>; 2]>) -> Tensor<3> {
+        let [keep_attn, keep_mlp] = match keep {
+            Some([a, m]) => [Some(a), Some(m)],
+            None => [None, None],
+        };
+        let scale = |y: Tensor<3>, k: Option<Tensor<3>>| match k {
+            Some(k) => y * k,
+            None => y,
+        };
+        let x = x.clone() + scale(self.attn.forward(self.norm1.forward(x)), keep_attn);
         // `mlp.act` is Burn's GELU; its exact-gradient twin runs instead (see
         // `metron_core::gelu`: Burn's backward is the tanh approximation's on wgpu/cuda).
         let y = self.mlp.fc2.forward(metron_core::gelu(
             self.mlp.fc1.forward(self.norm2.forward(x.clone())),
         ));
-        x + y
+        x + scale(y, keep_mlp)
+    }
+}
+
+/// Stochastic depth for one training forward pass (timm's `DropPath`, as DINO trains its
+/// ViTs): each residual branch of block `i` is dropped for a whole sample with probability
+/// `rate * i / (depth - 1)` (timm's linear ramp from 0) and scaled by `1 / (1 - p)` when kept.
+///
+/// The draws come from one seed per sample (a loader's per-image stream), not from a global
+/// generator, so a run is the same whatever else shares the process and a resumed run draws
+/// what the uninterrupted one would have.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DropPath {
+    /// The last block's drop probability, in `[0, 1)` (DINO / Smooth-AP's ViT: 0.1).
+    pub rate: f64,
+    /// One seed per sample of the batch.
+    pub seeds: Vec<u64>,
+}
+
+impl DropPath {
+    /// Drop probability of block `block` of `depth`.
+    pub fn block_rate(&self, block: usize, depth: usize) -> f64 {
+        if depth <= 1 {
+            return 0.0;
+        }
+        self.rate * block as f64 / (depth - 1) as f64
+    }
+
+    /// Whether sample `sample` keeps branch `branch` (0 attention, 1 MLP) of block `block`.
+    pub fn keeps(&self, sample: usize, block: usize, branch: usize, depth: usize) -> bool {
+        let p = self.block_rate(block, depth);
+        let stream = (block * 2 + branch + 1) as u64;
+        let bits = metron_core::split_seed(self.seeds[sample], stream);
+        let u = (bits >> 11) as f64 / (1u64 << 53) as f64;
+        u >= p
+    }
+
+    fn scales(&self, block: usize, depth: usize, device: &Device) -> Option<[Tensor<3>; 2]> {
+        let p = self.block_rate(block, depth);
+        if p <= 0.0 {
+            return None;
+        }
+        let b = self.seeds.len();
+        Some([0, 1].map(|branch| {
+            let v: Vec<f32> = (0..b)
+                .map(|s| {
+                    if self.keeps(s, block, branch, depth) {
+                        (1.0 / (1.0 - p)) as f32
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            Tensor::from_data(TensorData::new(v, [b, 1, 1]), device)
+        }))
     }
 }
 
@@ -222,6 +286,14 @@ impl VisionTransformer {
     /// # Shapes
     /// - `x`: `[B, 3, H, W]` with `(H, W)` the configured image size -> `[B, 1 + N, D]`
     pub fn tokens(&self, x: Tensor<4>) -> Tensor<3> {
+        self.tokens_with_drop_path(x, None)
+    }
+
+    /// [`VisionTransformer::tokens`] with stochastic depth when `drop_path` is given (training).
+    ///
+    /// # Shapes
+    /// - `x`: `[B, 3, H, W]`, `drop_path.seeds`: `B` -> `[B, 1 + N, D]`
+    pub fn tokens_with_drop_path(&self, x: Tensor<4>, drop_path: Option<&DropPath>) -> Tensor<3> {
         let p = conv2d_forward(&self.patch_embed.proj, x); // [B, D, gh, gw]
         let [b, d, gh, gw] = p.dims();
         let patches = p.reshape([b, d, gh * gw]).swap_dims(1, 2);
@@ -229,8 +301,11 @@ impl VisionTransformer {
         // Another input size: the position embedding is re-gridded on the fly (differentiably).
         let pos = self.position_embedding_for([gh, gw]);
         let mut x = Tensor::cat(vec![cls, patches], 1) + pos;
-        for block in &self.blocks {
-            x = block.forward(x);
+        let depth = self.blocks.len();
+        let device = x.device();
+        for (i, block) in self.blocks.iter().enumerate() {
+            let keep = drop_path.and_then(|dp| dp.scales(i, depth, &device));
+            x = block.forward(x, keep);
         }
         self.norm.forward(x)
     }
@@ -240,7 +315,15 @@ impl VisionTransformer {
     /// # Shapes
     /// - `x`: `[B, 3, H, W]` -> `[B, D]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let t = self.tokens(x);
+        self.cls_with_drop_path(x, None)
+    }
+
+    /// [`VisionTransformer::forward`] with stochastic depth when `drop_path` is given.
+    ///
+    /// # Shapes
+    /// - `x`: `[B, 3, H, W]` -> `[B, D]`
+    pub fn cls_with_drop_path(&self, x: Tensor<4>, drop_path: Option<&DropPath>) -> Tensor<2> {
+        let t = self.tokens_with_drop_path(x, drop_path);
         let [b, _, d] = t.dims();
         t.slice([0..b, 0..1, 0..d]).reshape([b, d])
     }
@@ -492,5 +575,98 @@ mod tests {
         assert!((row[2] - want[0]).abs() < 1e-12);
         assert!((row[3] - want[1]).abs() < 1e-12);
         assert!((row[4] - (want[2] + want[3])).abs() < 1e-12);
+    }
+
+    fn tiny_vit(device: &Device) -> VisionTransformer {
+        let config = VitConfig {
+            embed_dim: 8,
+            depth: 3,
+            heads: 2,
+            patch_size: 4,
+            image_size: [8, 8],
+            mlp_ratio: 2,
+        };
+        metron_core::seeded_init(device, 3, || config.init(device)).unwrap()
+    }
+
+    fn local_images(n: usize, device: &Device) -> Tensor<4> {
+        // Deterministic noise without Burn's process-wide generator (other tests' seeded init).
+        let v: Vec<f32> = (0..n * 3 * 64)
+            .map(|i| (metron_core::split_seed(11, i as u64) >> 40) as f32 / (1u64 << 24) as f32)
+            .collect();
+        Tensor::from_data(TensorData::new(v, [n, 3, 8, 8]), device)
+    }
+
+    fn values(t: Tensor<3>) -> Vec<f32> {
+        t.into_data().try_into_vec_as::<f32>().unwrap()
+    }
+
+    #[test]
+    fn drop_path_ramps_linearly_and_keeps_one_minus_p_of_the_branches() {
+        let dp = DropPath {
+            rate: 0.4,
+            seeds: (0..20_000u64).collect(),
+        };
+        assert_eq!(dp.block_rate(0, 3), 0.0);
+        assert!((dp.block_rate(1, 3) - 0.2).abs() < 1e-12);
+        assert!((dp.block_rate(2, 3) - 0.4).abs() < 1e-12);
+        for (block, p) in [(0, 0.0), (1, 0.2), (2, 0.4)] {
+            for branch in [0, 1] {
+                let kept = (0..dp.seeds.len())
+                    .filter(|&s| dp.keeps(s, block, branch, 3))
+                    .count() as f64
+                    / dp.seeds.len() as f64;
+                // Binomial standard deviation at n = 20000 is at most 0.0035.
+                assert!((kept - (1.0 - p)).abs() < 0.015, "block {block}: {kept}");
+            }
+        }
+        // The two branches of a block are drawn independently.
+        let both = (0..dp.seeds.len())
+            .filter(|&s| !dp.keeps(s, 2, 0, 3) && !dp.keeps(s, 2, 1, 3))
+            .count() as f64
+            / dp.seeds.len() as f64;
+        assert!((both - 0.16).abs() < 0.015, "{both}");
+    }
+
+    #[test]
+    fn drop_path_at_rate_zero_is_the_plain_forward_and_is_a_function_of_the_seeds() {
+        let device = Device::flex();
+        let vit = tiny_vit(&device);
+        let x = local_images(6, &device);
+        let plain = values(vit.tokens(x.clone()));
+        let zero = DropPath {
+            rate: 0.0,
+            seeds: (0..6).collect(),
+        };
+        assert_eq!(
+            values(vit.tokens_with_drop_path(x.clone(), Some(&zero))),
+            plain
+        );
+        let all_dropped =
+            |dp: &DropPath, s: usize| (1..3).all(|blk| (0..2).all(|br| !dp.keeps(s, blk, br, 3)));
+        // Sample 0 gets the first seed whose later branches are all dropped.
+        let probe = DropPath {
+            rate: 0.9,
+            seeds: (0..1000).collect(),
+        };
+        let first = (0..1000).find(|&s| all_dropped(&probe, s)).unwrap() as u64;
+        let dp = DropPath {
+            rate: 0.9,
+            seeds: std::iter::once(first).chain(100..105).collect(),
+        };
+        let a = values(vit.tokens_with_drop_path(x.clone(), Some(&dp)));
+        let b = values(vit.tokens_with_drop_path(x.clone(), Some(&dp)));
+        assert_eq!(a, b, "the same seeds draw the same masks");
+        assert_ne!(a, plain, "rate 0.9 changes some sample");
+        // A sample whose later branches are all dropped sees only block 0.
+        let per = a.len() / 6;
+        let one_block = VisionTransformer {
+            blocks: vit.blocks[..1].to_vec(),
+            ..vit.clone()
+        };
+        let want = values(one_block.tokens(x));
+        for (g, w) in a[..per].iter().zip(&want[..per]) {
+            assert!((g - w).abs() < 1e-5, "{g} vs {w}");
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! NMI and AMI between class labels and a cluster assignment, with scikit-learn's definitions
 //! (natural log, `average_method = "arithmetic"`), so numbers match pytorch-metric-learning,
-//! which delegates to scikit-learn.
+//! which delegates to scikit-learn; and the pairwise precision / recall / F-score that
+//! Hi-LANDER and PSS report for their clusterings.
 
 use std::collections::HashMap;
 
@@ -144,4 +145,89 @@ pub fn ami(labels: &[i64], clusters: &[i64]) -> Result<f64> {
         denominator.max(eps)
     };
     Ok((mi - emi) / denominator)
+}
+
+/// Pairwise scores of a clustering: over all pairs of items, how the pairs put in one cluster
+/// agree with the pairs of one class.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct PairwiseScores {
+    /// Fraction of same-cluster pairs that are same-class pairs (1.0 when no cluster has two
+    /// items: no pair was put together wrongly).
+    pub precision: f64,
+    /// Fraction of same-class pairs that are same-cluster pairs (1.0 when no class has two
+    /// items: no pair could be missed).
+    pub recall: f64,
+    /// Harmonic mean of precision and recall (0.0 when both are 0).
+    pub f_score: f64,
+}
+
+/// Number of unordered pairs among `n` items.
+fn pairs(n: usize) -> u128 {
+    let n = n as u128;
+    n * n.saturating_sub(1) / 2
+}
+
+/// Pairwise precision, recall and F-score of `clusters` against the classes `labels`, as
+/// Hi-LANDER and PSS report them. Counted from the contingency table in O(N), never by
+/// enumerating the O(N^2) pairs.
+pub fn pairwise_scores(labels: &[i64], clusters: &[i64]) -> Result<PairwiseScores> {
+    let t = Contingency::new(labels, clusters)?;
+    let together: u128 = t.cells.iter().map(|&(_, _, c)| pairs(c)).sum();
+    let ratio = |den: u128| {
+        if den == 0 {
+            1.0
+        } else {
+            together as f64 / den as f64
+        }
+    };
+    let precision = ratio(t.b.iter().map(|&c| pairs(c)).sum());
+    let recall = ratio(t.a.iter().map(|&c| pairs(c)).sum());
+    let f_score = if precision + recall > 0.0 {
+        2.0 * precision * recall / (precision + recall)
+    } else {
+        0.0
+    };
+    Ok(PairwiseScores {
+        precision,
+        recall,
+        f_score,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairwise_scores_by_hand() {
+        // Same-cluster pairs: (0,1), (2,3), (2,4), (3,4); same-class among them: (0,1), (3,4).
+        // Same-class pairs: (0,1), (0,2), (1,2), (3,4); same-cluster among them: (0,1), (3,4).
+        let s = pairwise_scores(&[0, 0, 0, 1, 1], &[0, 0, 1, 1, 1]).unwrap();
+        assert_eq!((s.precision, s.recall, s.f_score), (0.5, 0.5, 0.5));
+
+        // Cluster ids are arbitrary names: a relabelled identical partition is perfect.
+        let s = pairwise_scores(&[0, 0, 0, 1, 1, 2], &[7, 7, 7, -3, -3, 4]).unwrap();
+        assert_eq!((s.precision, s.recall, s.f_score), (1.0, 1.0, 1.0));
+
+        // All singletons: no pair put together (precision 1), every class pair missed.
+        let s = pairwise_scores(&[0, 0, 0, 1, 1], &[0, 1, 2, 3, 4]).unwrap();
+        assert_eq!((s.precision, s.recall, s.f_score), (1.0, 0.0, 0.0));
+
+        // One cluster of everything: every class pair found, 4 of the 10 pairs right.
+        let s = pairwise_scores(&[0, 0, 0, 1, 1], &[0; 5]).unwrap();
+        assert_eq!((s.precision, s.recall), (0.4, 1.0));
+        assert!((s.f_score - 2.0 * 0.4 / 1.4).abs() < 1e-15);
+    }
+
+    #[test]
+    fn pairwise_scores_reject_bad_input() {
+        assert!(matches!(
+            pairwise_scores(&[], &[]),
+            Err(Error::EmptySet { .. })
+        ));
+        assert!(matches!(
+            pairwise_scores(&[0, 1], &[0]),
+            Err(Error::LabelCount { .. })
+        ));
+    }
 }

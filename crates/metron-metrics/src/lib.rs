@@ -16,6 +16,7 @@
 mod average_precision;
 mod clustering;
 mod crossview;
+mod density_peaks;
 mod error;
 mod evaluate;
 mod gemm_kernel;
@@ -27,8 +28,9 @@ mod retrieval;
 mod scan;
 mod similarity;
 
-pub use clustering::{ami, nmi};
+pub use clustering::{PairwiseScores, ami, nmi, pairwise_scores};
 pub use crossview::{CrossViewReport, cvusa_recall, top1_percent_k, vigor_recall};
+pub use density_peaks::{DensityPeakClusters, DensityPeakConfig, density_peak_clusters};
 pub use error::{Error, Result};
 pub use evaluate::{RetrievalConfig, RetrievalReport, evaluate_retrieval};
 pub use kmeans::{KMEANS_PP_LIMIT, KMeansConfig, KMeansResult, kmeans};

@@ -5,6 +5,10 @@
 //! parameter counts, computed without allocating the 48 learners.
 
 mod common;
+#[path = "common/omniglot_subset.rs"]
+mod omniglot_subset;
+use omniglot_subset::omniglot_subset_csv;
+
 use common::metron;
 
 use std::path::Path;
@@ -19,29 +23,6 @@ use metron::systems::antimetric::{
 struct Cli {
     #[command(flatten)]
     args: AntiMetricArgs,
-}
-
-/// 16 training and 16 test characters of the real Omniglot images, as a CSV of one's own.
-fn subset_csv(dir: &Path) -> std::path::PathBuf {
-    let omniglot = metron_datasets::read_omniglot(&std::path::PathBuf::from(format!(
-        "{}/../shared/data/omniglot",
-        env!("CARGO_MANIFEST_DIR")
-    )))
-    .unwrap();
-    let mut csv = String::from("path,label,split\n");
-    for split in ["train", "test"] {
-        let s = omniglot.split(split).unwrap();
-        for sample in s.samples.iter().filter(|x| x.label < 16) {
-            csv.push_str(&format!(
-                "{},{split}-{},{split}\n",
-                sample.path.display(),
-                s.classes[sample.label]
-            ));
-        }
-    }
-    let path = dir.join("subset.csv");
-    std::fs::write(&path, csv).unwrap();
-    path
 }
 
 fn args(csv: &Path, run_dir: &Path, extra: &[&str]) -> AntiMetricArgs {
@@ -86,7 +67,7 @@ fn finished(outcome: AntiMetricOutcome) -> metron::systems::antimetric::AntiMetr
 #[test]
 fn a_resumed_ensemble_equals_an_uninterrupted_one_and_its_checkpoint_serves_embed_and_eval() {
     let dir = tempfile::tempdir().unwrap();
-    let csv = subset_csv(dir.path());
+    let csv = omniglot_subset_csv(dir.path(), 16);
     let straight_dir = dir.path().join("straight");
     let straight = finished(run(&args(&csv, &straight_dir, &[])).unwrap());
 

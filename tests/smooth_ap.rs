@@ -2,6 +2,10 @@
 //! network): interrupted and resumed runs equal uninterrupted ones, the baseline and the PSS
 //! iterations report what they claim, and PSS's exported features are what the run clustered.
 
+#[path = "common/omniglot_subset.rs"]
+mod omniglot_subset;
+use omniglot_subset::omniglot_subset_csv;
+
 use std::path::Path;
 
 use clap::Parser;
@@ -18,29 +22,6 @@ struct SmoothApCli {
 struct PssCli {
     #[command(flatten)]
     args: PssArgs,
-}
-
-/// 16 training and 16 test characters of the real Omniglot images, as a CSV of one's own.
-fn subset_csv(dir: &Path) -> std::path::PathBuf {
-    let omniglot = metron_datasets::read_omniglot(&std::path::PathBuf::from(format!(
-        "{}/../shared/data/omniglot",
-        env!("CARGO_MANIFEST_DIR")
-    )))
-    .unwrap();
-    let mut csv = String::from("path,label,split\n");
-    for split in ["train", "test"] {
-        let s = omniglot.split(split).unwrap();
-        for sample in s.samples.iter().filter(|x| x.label < 16) {
-            csv.push_str(&format!(
-                "{},{split}-{},{split}\n",
-                sample.path.display(),
-                s.classes[sample.label]
-            ));
-        }
-    }
-    let path = dir.join("subset.csv");
-    std::fs::write(&path, csv).unwrap();
-    path
 }
 
 const TINY: &[&str] = &[
@@ -84,7 +65,7 @@ fn smooth_ap_finished(o: SmoothApOutcome) -> SmoothApReport {
 #[test]
 fn smooth_ap_and_its_ams_baseline_resume_exactly_and_report_recall_and_nmi() {
     let dir = tempfile::tempdir().unwrap();
-    let csv = subset_csv(dir.path());
+    let csv = omniglot_subset_csv(dir.path(), 16);
     let extra = ["--epochs", "2"];
     let straight_dir = dir.path().join("straight");
     let straight = smooth_ap_finished(
@@ -170,7 +151,7 @@ fn pss_finished(o: PssOutcome) -> PssReport {
 #[test]
 fn a_pss_iteration_runs_end_to_end_exports_its_features_and_resumes_exactly() {
     let dir = tempfile::tempdir().unwrap();
-    let csv = subset_csv(dir.path());
+    let csv = omniglot_subset_csv(dir.path(), 16);
     let extra = [
         "--epochs",
         "1",

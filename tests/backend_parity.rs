@@ -869,6 +869,7 @@ fn saig_matches_the_cpu() {
         embed_dim: 32,
         heads: 4,
         image_size: [32, 32],
+        stem_width: 64,
     };
     let model = move || {
         on_cpu(52, |d| {

@@ -595,6 +595,8 @@ fn cross_view_evaluation_ranks_each_query_against_every_reference() {
             references: Arc::new(references),
             reference_pipeline: pipeline.clone(),
             ks: vec![1, 5],
+            positives: Default::default(),
+            semi_positives: Default::default(),
             batch_size: 5,
             loader: Default::default(),
         };

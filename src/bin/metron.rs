@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use metron::cli::{Cli, CliError, Command, datasets, embed, eval, knn, synth};
+use metron::cli::{Cli, CliError, Command, datasets, embed, eval, knn, polar, synth};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -12,6 +12,7 @@ fn main() -> ExitCode {
         Command::Datasets(args) => datasets::run(args),
         Command::Embed(args) => embed::run_embed(args),
         Command::Search(args) => embed::run_search(args),
+        Command::Polar(args) => polar::run(args),
     };
     match result {
         Ok(text) => {

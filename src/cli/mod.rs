@@ -8,6 +8,7 @@ pub mod embed;
 pub mod eval;
 pub mod knn;
 mod output;
+pub mod polar;
 pub mod progress;
 pub mod synth;
 
@@ -27,7 +28,8 @@ pub struct Cli {
 /// The subcommands of `metron`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Evaluate embeddings: Recall@K, P@1, R-precision, MAP@R, NMI/AMI from an exact kNN.
+    /// Evaluate embeddings: Recall@K, P@1, R-precision, MAP@R, NMI/AMI from an exact kNN;
+    /// `--cross-view`: ground against aerial embeddings as SAIG (CVUSA/CVACT, VIGOR).
     Eval(eval::EvalArgs),
     /// Exact k nearest neighbours of every embedding, in bounded memory.
     Knn(knn::KnnArgs),
@@ -39,6 +41,8 @@ pub enum Command {
     Embed(embed::EmbedArgs),
     /// Find the nearest gallery images of query images with a trained checkpoint.
     Search(embed::SearchArgs),
+    /// Polar-transform a folder of aerial images into panoramas (CVUSA/CVACT polar files).
+    Polar(polar::PolarArgs),
 }
 
 /// What a subcommand can fail with; the binary prints it as one line and exits non-zero.

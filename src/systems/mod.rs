@@ -31,6 +31,7 @@ pub mod antimetric;
 pub mod cgd;
 mod error;
 pub mod retrieval;
+pub mod saig;
 pub mod smooth_ap;
 
 pub use error::SystemError;

@@ -4,9 +4,10 @@
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{
-    BatchNorm, BatchNormConfig, LayerNorm, LayerNormConfig, LinearConfig, PaddingConfig2d,
+    BatchNorm, BatchNormConfig, Initializer, LayerNorm, LayerNormConfig, LinearConfig,
+    PaddingConfig2d,
 };
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Distribution, Tensor};
 use metron_ops::conv2d_forward;
 use metron_ops::{RunningVariance, batch_norm_relu_forward_with};
 
@@ -14,8 +15,14 @@ use crate::load::KeyMap;
 use crate::vit::{Attention, PositionResize, regrid_tokens};
 use crate::{BackboneError, Result};
 
-/// Output channels and strides of the six 3x3 stem convolutions (overall stride 16).
-const STEM: [(usize, usize); 6] = [(64, 2), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)];
+/// Output channels (as multiples of [`SaigConfig::stem_width`]) and strides of the six 3x3
+/// stem convolutions (overall stride 16): 64, 128, 128, 256, 256, 512 in the original.
+const STEM: [(usize, usize); 6] = [(1, 2), (2, 2), (2, 1), (4, 2), (4, 1), (8, 2)];
+
+/// Standard deviation of the original's `trunc_normal_` initialisation of the Linears and the
+/// position embedding. timm truncates at +-2 in absolute value, i.e. +-100 standard
+/// deviations: a plain normal in every practical sense.
+const INIT_STD: f64 = 0.02;
 
 /// Key renames for the original SAIG checkpoints (yanghongji2007/SAIG, timm's
 /// `VisionTransformer` with `ConvEmbed`: `SAIG_Shallow` / `SAIG_Deep`). The original keeps its
@@ -51,6 +58,9 @@ pub struct SaigConfig {
     pub heads: usize,
     /// Input height and width (256 x 256 satellite, 128 x 512 ground for CVUSA).
     pub image_size: [usize; 2],
+    /// Channels of the first stem convolution (64); the stem widens to 8x this. Narrower stems
+    /// train on a CPU; the original's checkpoints need 64.
+    pub stem_width: usize,
 }
 
 impl SaigConfig {
@@ -61,6 +71,7 @@ impl SaigConfig {
             embed_dim: 384,
             heads: 12,
             image_size,
+            stem_width: 64,
         }
     }
 
@@ -77,21 +88,42 @@ impl SaigConfig {
         [self.image_size[0] / 16, self.image_size[1] / 16]
     }
 
-    /// Builds the network with random weights (zero position embedding); load a checkpoint
-    /// next. Heads not dividing `embed_dim`, or an image smaller than 16 x 16, are an
+    /// Builds the network with the original's random initialisation (Linears and position
+    /// embedding normal with std 0.02, Linear biases zero, LayerNorms identity, convolutions
+    /// PyTorch's default); load a checkpoint next to start from trained weights. Heads not
+    /// dividing `embed_dim`, a zero stem width, or an image smaller than 16 x 16, are an
     /// [`BackboneError::InvalidConfig`].
     pub fn init(&self, device: &Device) -> Result<Saig> {
         let d = self.embed_dim;
         let [gh, gw] = self.grid();
-        if self.heads == 0 || !d.is_multiple_of(self.heads) || gh == 0 || gw == 0 {
+        if self.heads == 0
+            || !d.is_multiple_of(self.heads)
+            || gh == 0
+            || gw == 0
+            || self.stem_width == 0
+        {
             return Err(BackboneError::InvalidConfig(format!(
-                "SAIG needs heads dividing embed_dim and an image of at least 16 x 16, got {self:?}"
+                "SAIG needs heads dividing embed_dim, a positive stem width and an image of at \
+                 least 16 x 16, got {self:?}"
             )));
         }
+        let linear = |d_in: usize, d_out: usize| {
+            let mut l = LinearConfig::new(d_in, d_out)
+                .with_initializer(Initializer::Normal {
+                    mean: 0.0,
+                    std: INIT_STD,
+                })
+                .init(device);
+            l.bias = l
+                .bias
+                .map(|_| Param::from_tensor(Tensor::zeros([d_out], device)));
+            l
+        };
         let mut cin = 3;
         let stem = STEM
             .iter()
-            .map(|&(cout, stride)| {
+            .map(|&(multiple, stride)| {
+                let cout = multiple * self.stem_width;
                 let conv = Conv2dConfig::new([cin, cout], [3, 3])
                     .with_stride([stride, stride])
                     .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
@@ -107,14 +139,18 @@ impl SaigConfig {
         let ln = || LayerNormConfig::new(d).with_epsilon(1e-6).init(device);
         Ok(Saig {
             stem,
-            proj: Conv2dConfig::new([512, d], [1, 1]).init(device),
-            pos_embed: Param::from_tensor(Tensor::zeros([1, gh * gw, d], device)),
+            proj: Conv2dConfig::new([cin, d], [1, 1]).init(device),
+            pos_embed: Param::from_tensor(Tensor::random(
+                [1, gh * gw, d],
+                Distribution::Normal(0.0, INIT_STD),
+                device,
+            )),
             blocks: (0..self.depth)
                 .map(|_| SaigBlock {
                     norm1: ln(),
                     attn: Attention {
-                        qkv: LinearConfig::new(d, 3 * d).init(device),
-                        proj: LinearConfig::new(d, d).init(device),
+                        qkv: linear(d, 3 * d),
+                        proj: linear(d, d),
                         heads: self.heads,
                     },
                 })
@@ -157,9 +193,10 @@ pub struct SaigBlock {
 /// [`Saig::resize_position_embedding`] adapts it to the training size.
 #[derive(Module, Debug)]
 pub struct Saig {
-    /// Six conv-BN-ReLU layers, 3 -> 512 channels at overall stride 16.
+    /// Six conv-BN-ReLU layers, 3 -> 8 x `stem_width` channels (512) at overall stride 16.
     pub stem: Vec<StemLayer>,
-    /// 1x1 convolution from the stem's 512 channels to `embed_dim`: one token per position.
+    /// 1x1 convolution from the stem's last channels (512) to `embed_dim`: one token per
+    /// position.
     pub proj: Conv2d,
     /// Learned position embedding, `[1, grid_h * grid_w, D]` (no CLS entry).
     pub pos_embed: Param<Tensor<3>>,

@@ -85,6 +85,16 @@ pub enum DatasetError {
         /// The dataset's split names, comma-separated.
         known: String,
     },
+
+    /// A transform's parameter, or the input it is given, is out of range (a zero size, a
+    /// radius that is not positive and finite, a pixel buffer of the wrong length).
+    #[error("{field}: {why}")]
+    InvalidArgument {
+        /// The parameter or argument at fault, e.g. `PolarTransform.radius`.
+        field: String,
+        /// What is wrong with it and what was given.
+        why: String,
+    },
 }
 
 impl DatasetError {

@@ -14,6 +14,7 @@ mod inaturalist;
 mod loader;
 mod mat;
 mod omniglot;
+mod polar;
 mod registry;
 mod retrieval_sets;
 mod sample;
@@ -38,6 +39,7 @@ pub use loader::{
 };
 pub use mat::{MAX_INFLATED, MatArray, MatData, MatFile, parse_mat, read_mat};
 pub use omniglot::read_omniglot;
+pub use polar::PolarTransform;
 pub use registry::{CountMismatch, DatasetEntry, ExpectedCounts, READERS, Registry, check_counts};
 pub use retrieval_sets::{parse_cars196, read_cars196, read_cub, read_inshop, read_sop};
 pub use sample::{Dataset, Sample, Split};

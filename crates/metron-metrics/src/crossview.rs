@@ -105,7 +105,6 @@ pub fn vigor_recall<T: Real>(
             labels.dim()
         )));
     }
-    check_ks(ks, satellite.nrows())?;
     let index = |(i, v): (usize, &i64)| {
         usize::try_from(*v).map_err(|_| {
             Error::InvalidArgument(format!("VIGOR label row {i}: negative satellite index {v}"))
@@ -122,20 +121,89 @@ pub fn vigor_recall<T: Real>(
                 .collect::<Result<Vec<_>>>()?,
         );
     }
+    cross_view_recall(ground, satellite, &positives, &semis, ks, compute)
+}
+
+/// The general form of both protocols: ground image `i` matches satellite `positives[i]`;
+/// `semi_positives[i]` (any number per query, or an empty slice for none at all) are counted
+/// as negatives in Recall@K and left out for the hit rate, which is reported only when
+/// `semi_positives` is given.
+///
+/// # Shapes
+/// - `ground`: `[Ng, d]`, `satellite`: `[Ns, d]`, `positives`: `[Ng]`, `semi_positives`:
+///   `[Ng]` lists or `[]`.
+pub fn cross_view_recall<T: Real>(
+    ground: ArrayView2<'_, T>,
+    satellite: ArrayView2<'_, T>,
+    positives: &[usize],
+    semi_positives: &[Vec<usize>],
+    ks: &[usize],
+    compute: &Compute,
+) -> Result<CrossViewReport> {
+    check_ks(ks, satellite.nrows())?;
     let ranks = positive_ranks(
         ground,
         satellite,
-        &positives,
-        &semis,
+        positives,
+        semi_positives,
         Similarity::InnerProduct,
         compute,
         Blocking::default(),
         &NoProgress,
     )?;
-    Ok(report(
-        &ranks.rank,
-        satellite.nrows(),
-        ks,
-        Some(&ranks.rank_without_ignored),
-    ))
+    let hit = (!semi_positives.is_empty()).then_some(ranks.rank_without_ignored.as_slice());
+    Ok(report(&ranks.rank, satellite.nrows(), ks, hit))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    /// Three queries against four satellites with semi-positive lists of different lengths,
+    /// ranks counted by hand from the inner products.
+    #[test]
+    fn ragged_semi_positives_leave_the_hit_rate_only() {
+        let satellite = array![[1.0f32, 0.0], [0.8, 0.6], [0.0, 1.0], [-1.0, 0.0]];
+        let ground = array![[0.9f32, 0.1], [0.0, 1.0], [-0.6, 0.8]];
+        // Scores: q0 = [.9, .78, .1, -.9]; q1 = [0, .6, 1, 0]; q2 = [-.6, 0, .8, .6].
+        let positives = [1, 1, 3];
+        let semis = vec![vec![0], vec![], vec![2, 0]];
+        let r = cross_view_recall(
+            ground.view(),
+            satellite.view(),
+            &positives,
+            &semis,
+            &[1, 2],
+            &Compute::Cpu,
+        )
+        .unwrap();
+        // Ranks: q0 1 (sat 0 above), q1 1 (sat 2), q2 1 (sat 2; sat 0's -0.6 is below).
+        // Without semis: q0 0, q1 1, q2 0.
+        assert_eq!(r.recall_at, vec![(1, 0.0), (2, 1.0)]);
+        assert_eq!(r.hit_rate, Some(2.0 / 3.0));
+        assert_eq!(r.top1_percent_k, 1);
+        let none = cross_view_recall(
+            ground.view(),
+            satellite.view(),
+            &positives,
+            &[],
+            &[1],
+            &Compute::Cpu,
+        )
+        .unwrap();
+        assert_eq!(none.hit_rate, None);
+        assert!(
+            cross_view_recall(
+                ground.view(),
+                satellite.view(),
+                &positives,
+                &[],
+                &[5],
+                &Compute::Cpu
+            )
+            .is_err(),
+            "K beyond the satellites"
+        );
+    }
 }

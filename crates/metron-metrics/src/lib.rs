@@ -29,7 +29,9 @@ mod scan;
 mod similarity;
 
 pub use clustering::{PairwiseScores, ami, nmi, pairwise_scores};
-pub use crossview::{CrossViewReport, cvusa_recall, top1_percent_k, vigor_recall};
+pub use crossview::{
+    CrossViewReport, cross_view_recall, cvusa_recall, top1_percent_k, vigor_recall,
+};
 pub use density_peaks::{DensityPeakClusters, DensityPeakConfig, density_peak_clusters};
 pub use error::{Error, Result};
 pub use evaluate::{RetrievalConfig, RetrievalReport, evaluate_retrieval};

@@ -10,7 +10,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
 use metron_datasets::{ImageSource, LoaderConfig, Pipeline};
-use metron_metrics::{Compute, RetrievalConfig, cvusa_recall, evaluate_retrieval};
+use metron_metrics::{Compute, RetrievalConfig, cross_view_recall, evaluate_retrieval};
 
 use crate::embed::{EmbeddedSplit, embed_samples, embed_with};
 use crate::{Bar, EmbeddingModel, Result};
@@ -208,10 +208,13 @@ pub trait CrossViewModel: Module {
     fn embed_reference(&self, images: Tensor<4>) -> Tensor<2>;
 }
 
-/// Cross-view retrieval as CVUSA and CVACT are evaluated: query `i`'s match is reference `i`;
+/// Cross-view retrieval as CVUSA and CVACT are evaluated: query `i`'s match is reference `i`
+/// (or `positives[i]`, as VIGOR's);
 /// each query is ranked against every reference by the inner product of L2-normalised
 /// embeddings (ties count in the query's favour). Reports `recall_at_K`, `top1_percent_k` (K =
-/// 1 % of the references, + 1) and `recall_at_top1_percent`.
+/// 1 % of the references, + 1) and `recall_at_top1_percent`; with semi-positives (VIGOR's
+/// neighbouring satellites), also `hit_rate`: the fraction of queries whose match has no
+/// reference but its semi-positives above it.
 #[derive(Clone)]
 pub struct CrossViewEvaluation {
     /// Query-view images (ground).
@@ -224,6 +227,12 @@ pub struct CrossViewEvaluation {
     pub reference_pipeline: Arc<Pipeline>,
     /// The K of each reported `recall_at_K` (SAIG: 1, 5, 10).
     pub ks: Vec<usize>,
+    /// Per query, the index of its matching reference (VIGOR: the positive satellite);
+    /// empty: query `i` matches reference `i`.
+    pub positives: Arc<Vec<usize>>,
+    /// Per query, the references that are near-matches (counted as negatives in Recall@K,
+    /// left out for the hit rate); empty: no hit rate.
+    pub semi_positives: Arc<Vec<Vec<usize>>>,
     /// Images per embedding batch.
     pub batch_size: usize,
     /// How the images are loaded.
@@ -287,16 +296,24 @@ impl<M: CrossViewModel> Evaluation<M> for CrossViewEvaluation {
             "embedding references",
         )?;
         let skipped = query.skipped.len() + reference.skipped.len();
-        if skipped > 0 || query.indices != reference.indices {
+        let aligned = !self.positives.is_empty() || query.indices == reference.indices;
+        if skipped > 0 || !aligned {
             return Err(crate::TrainError::IncompleteData {
                 what: "cross-view evaluation (every query needs its reference)".into(),
                 got: query.indices.len().min(reference.indices.len()),
                 expected: self.queries.len(),
             });
         }
-        let report = cvusa_recall(
-            normalized_rows(&reference.embeddings).view(),
+        let positives: Vec<usize> = if self.positives.is_empty() {
+            (0..query.embeddings.nrows()).collect()
+        } else {
+            self.positives.to_vec()
+        };
+        let report = cross_view_recall(
             normalized_rows(&query.embeddings).view(),
+            normalized_rows(&reference.embeddings).view(),
+            &positives,
+            &self.semi_positives,
             &self.ks,
             &Compute::Cpu,
         )?;
@@ -310,6 +327,9 @@ impl<M: CrossViewModel> Evaluation<M> for CrossViewEvaluation {
             "recall_at_top1_percent".into(),
             report.recall_at_top1_percent,
         );
+        if let Some(hit) = report.hit_rate {
+            metrics.insert("hit_rate".into(), hit);
+        }
         Ok(EvalOutcome {
             metrics,
             embeddings: Some(Evaluated {
@@ -324,6 +344,9 @@ impl<M: CrossViewModel> Evaluation<M> for CrossViewEvaluation {
         let mut out = recall_summary(&self.ks, metrics);
         if let Some(v) = metrics.get("recall_at_top1_percent") {
             out.push(format!("top-1% {:.2}", 100.0 * v));
+        }
+        if let Some(v) = metrics.get("hit_rate") {
+            out.push(format!("hit {:.2}", 100.0 * v));
         }
         out.join("  ")
     }

@@ -179,6 +179,16 @@ impl GridLayout {
 /// file that cannot be read or decoded, [`VizError::InvalidArgument`] for a thumbnail below
 /// [`MIN_THUMB`] or a picture above [`crate::MAX_PIXELS`].
 pub fn render_retrieval_grid(rows: &[GridRow], thumb: u32) -> Result<RgbImage> {
+    render_retrieval_grid_captioned(rows, thumb, UNJUDGED_CAPTION)
+}
+
+/// [`render_retrieval_grid`] whose grey frames mean what `unjudged_caption` says (cross-view
+/// grids mark a place's near-matches grey, not unknown classes).
+pub fn render_retrieval_grid_captioned(
+    rows: &[GridRow],
+    thumb: u32,
+    unjudged_caption: &str,
+) -> Result<RgbImage> {
     if rows.is_empty() {
         return Err(VizError::Empty("no retrieval rows given"));
     }
@@ -203,7 +213,7 @@ pub fn render_retrieval_grid(rows: &[GridRow], thumb: u32) -> Result<RgbImage> {
         .flat_map(|r| &r.results)
         .any(|(_, m)| *m == Match::Unjudged);
     Ok(if unjudged {
-        with_caption(&img, UNJUDGED_CAPTION)
+        with_caption(&img, unjudged_caption)
     } else {
         img
     })
@@ -236,7 +246,17 @@ fn with_caption(img: &RgbImage, text: &str) -> RgbImage {
 /// [`render_retrieval_grid`], then encodes the picture as PNG and writes it atomically to
 /// `path` (the parent directory must exist).
 pub fn save_retrieval_grid(path: &Path, rows: &[GridRow], thumb: u32) -> Result<()> {
-    let img = render_retrieval_grid(rows, thumb)?;
+    save_retrieval_grid_captioned(path, rows, thumb, UNJUDGED_CAPTION)
+}
+
+/// [`render_retrieval_grid_captioned`], written atomically to `path` as PNG.
+pub fn save_retrieval_grid_captioned(
+    path: &Path,
+    rows: &[GridRow],
+    thumb: u32,
+    unjudged_caption: &str,
+) -> Result<()> {
+    let img = render_retrieval_grid_captioned(rows, thumb, unjudged_caption)?;
     save_png(path, &img)
 }
 

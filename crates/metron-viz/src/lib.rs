@@ -33,7 +33,7 @@ pub use colour::Palette;
 pub use error::{Result, VizError};
 pub use grid::{
     GridImage, GridLayout, GridRow, MIN_THUMB, Match, UNJUDGED_CAPTION, render_retrieval_grid,
-    save_retrieval_grid,
+    render_retrieval_grid_captioned, save_retrieval_grid, save_retrieval_grid_captioned,
 };
 pub use line_plot::{LinePlot, Series, render_line_plots, save_line_plots};
 pub use png::{encode_png, save_png};

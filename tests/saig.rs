@@ -188,3 +188,158 @@ fn saig_resumes_exactly_and_reports_the_baseline_and_hit_rate() {
     assert_eq!(state.architecture["kind"], "saig");
     assert_eq!(state.architecture["config"]["depth"], 1);
 }
+
+/// A tiny picture whose pixels depend on `seed`, saved as PNG at `path`.
+fn write_png(path: &Path, w: u32, h: u32, seed: u32) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([
+            ((x * 7 + y * 13 + seed * 31) % 256) as u8,
+            (seed * 50 % 256) as u8,
+            90,
+        ])
+    });
+    img.save(path).unwrap();
+}
+
+const TINY_NET: &[&str] = &[
+    "--depth",
+    "1",
+    "--embed-dim",
+    "8",
+    "--heads",
+    "2",
+    "--stem-width",
+    "2",
+    "--batch-size",
+    "4",
+    "--epochs",
+    "1",
+    "--quiet",
+];
+
+/// VIGOR in its layout (four cities, satellite lists, 13-field label lines): panoramas are
+/// batched with no satellite shared, evaluated against every satellite of the test cities
+/// with their positive, and the hit rate leaves the three semi-positives out.
+#[test]
+fn vigor_in_its_own_layout_trains_and_reports_the_hit_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("VIGOR");
+    for (c, city) in ["NewYork", "Seattle", "SanFrancisco", "Chicago"]
+        .iter()
+        .enumerate()
+    {
+        let splits = root.join("splits").join(city);
+        std::fs::create_dir_all(&splits).unwrap();
+        let sats: Vec<String> = (0..6).map(|i| format!("sat_{c}_{i}.png")).collect();
+        std::fs::write(splits.join("satellite_list.txt"), sats.join("\n")).unwrap();
+        for (i, s) in sats.iter().enumerate() {
+            write_png(
+                &root.join(city).join("satellite").join(s),
+                16,
+                16,
+                (10 * c + i) as u32,
+            );
+        }
+        for (file, first) in [
+            ("same_area_balanced_train.txt", 0),
+            ("same_area_balanced_test.txt", 6),
+        ] {
+            let lines: Vec<String> = (0..6)
+                .map(|p| {
+                    let pano = format!("pano_{c}_{}.png", first + p);
+                    write_png(
+                        &root.join(city).join("panorama").join(&pano),
+                        32,
+                        16,
+                        (100 + 10 * c + first + p) as u32,
+                    );
+                    let fields: Vec<String> = (0..4)
+                        .map(|k| format!("{} 0.5 -0.5", sats[(p + k) % 6]))
+                        .collect();
+                    format!("{pano} {}", fields.join(" "))
+                })
+                .collect();
+            std::fs::write(splits.join(file), lines.join("\n")).unwrap();
+        }
+    }
+    let run_dir = dir.path().join("run");
+    let mut argv: Vec<&str> = vec![
+        "saig",
+        "--dataset",
+        "vigor",
+        "--root",
+        root.to_str().unwrap(),
+        "--run-dir",
+        run_dir.to_str().unwrap(),
+        "--ground-size",
+        "16x32",
+        "--aerial-size",
+        "16x16",
+        "--recalls",
+        "1,5,10",
+    ];
+    argv.extend(TINY_NET);
+    let report = finished(run(&Cli::parse_from(argv).args).unwrap());
+    let json = report_json(&report);
+    assert!(
+        json["baseline"].is_null(),
+        "the polar baseline is the Omniglot task's"
+    );
+    for set in ["trained", "untrained"] {
+        let hit = json[set]["hit_rate"]
+            .as_f64()
+            .expect("VIGOR reports a hit rate");
+        assert!(hit >= json[set]["recall_at_1"].as_f64().unwrap());
+    }
+    // 24 test panoramas against the 24 satellites of the four test cities: K = 1 for top-1 %.
+    assert_eq!(report.trained.all["top1_percent_k"], 1.0);
+    assert_eq!(json["setup"]["dataset"], "vigor");
+}
+
+/// CVUSA in its layout (`splits/*-19zl.csv`, `bingmap_ori/` for the original aerial images):
+/// aligned pairs, every query against every aerial image of the validation split.
+#[test]
+fn cvusa_in_its_own_layout_trains_on_aligned_pairs() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("CVUSA");
+    for (file, n, first) in [("train-19zl.csv", 12, 0), ("val-19zl.csv", 10, 100)] {
+        let lines: Vec<String> = (first..first + n)
+            .map(|i| {
+                write_png(&root.join(format!("bingmap_ori/19/{i:04}.png")), 16, 16, i);
+                write_png(
+                    &root.join(format!("streetview/panos/{i:04}.png")),
+                    64,
+                    16,
+                    i,
+                );
+                format!("bingmap/19/{i:04}.png,streetview/panos/{i:04}.png,annotations/{i:04}.png")
+            })
+            .collect();
+        std::fs::create_dir_all(root.join("splits")).unwrap();
+        std::fs::write(root.join("splits").join(file), lines.join("\n")).unwrap();
+    }
+    let run_dir = dir.path().join("run");
+    let mut argv: Vec<&str> = vec![
+        "saig",
+        "--dataset",
+        "cvusa",
+        "--root",
+        root.to_str().unwrap(),
+        "--run-dir",
+        run_dir.to_str().unwrap(),
+        "--ground-size",
+        "16x64",
+        "--aerial-size",
+        "16x16",
+    ];
+    argv.extend(TINY_NET);
+    let report = finished(run(&Cli::parse_from(argv).args).unwrap());
+    assert_eq!(report.trained.hit_rate, None, "CVUSA has no semi-positives");
+    assert_eq!(report.trained.all["top1_percent_k"], 1.0, "10 pairs: K = 1");
+    let r1 = report.trained.recall_at_1.unwrap();
+    assert!(
+        (0.0..=1.0).contains(&r1) && ((r1 * 10.0).round() - r1 * 10.0).abs() < 1e-9,
+        "a count of 10 queries: {r1}"
+    );
+}

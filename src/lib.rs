@@ -9,6 +9,7 @@ pub use metron_backbones as backbones;
 pub use metron_core as core;
 pub use metron_datasets as datasets;
 pub use metron_descriptors as descriptors;
+pub use metron_localization as localization;
 pub use metron_losses as losses;
 pub use metron_metrics as metrics;
 pub use metron_optim as optim;

@@ -287,8 +287,9 @@ impl SaigModel {
             image_size: [224, 224],
             ..self.config.ground_backbone()
         };
-        let backbone = config
-            .init(device)
+        // Under the init lock: its random draws (replaced by the file's) must not shift
+        // another thread's seeded initialisation.
+        let backbone = metron_core::seeded_init(device, 0, || config.init(device))
             .map_err(|e| TrainError::Config(e.to_string()))?;
         let (backbone, report) = metron_backbones::load_pytorch_any_layout(
             backbone,
@@ -336,7 +337,21 @@ impl TrainModel for SaigModel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::{Distribution, TensorData};
+    use burn::tensor::TensorData;
+    use rand::Rng as _;
+
+    /// Inputs from a local generator: the device's own is shared by every test thread, and a
+    /// draw from it here would shift another test's seeded initialisation.
+    fn local_images(shape: [usize; 4], seed: u64, device: &Device) -> Tensor<4> {
+        let mut rng = metron_core::rng_from_seed(seed);
+        let n = shape.iter().product();
+        let values: Vec<f32> = (0..n).map(|_| rng.random::<f32>()).collect();
+        Tensor::from_data(TensorData::new(values, shape), device)
+    }
+
+    fn build(config: &SaigModelConfig, seed: u64, device: &Device) -> Result<SaigModel> {
+        metron_core::seeded_init(device, seed, || config.init(device))
+    }
 
     fn tiny(pool: SaigPool, loss: SaigLoss) -> SaigModelConfig {
         SaigModelConfig {
@@ -357,17 +372,9 @@ mod tests {
         for (pool, width) in [(SaigPool::Gap, 8), (SaigPool::Smd, 64)] {
             let config = tiny(pool, SaigLoss::Triplet { alpha: 10.0 });
             assert_eq!(config.embedding_dim(), width);
-            let model = metron_core::seeded_init(&device, 3, || config.init(&device)).unwrap();
-            let g = model.embed_query(Tensor::random(
-                [3, 3, 16, 64],
-                Distribution::Default,
-                &device,
-            ));
-            let a = model.embed_reference(Tensor::random(
-                [3, 3, 32, 32],
-                Distribution::Default,
-                &device,
-            ));
+            let model = build(&config, 3, &device).unwrap();
+            let g = model.embed_query(local_images([3, 3, 16, 64], 1, &device));
+            let a = model.embed_reference(local_images([3, 3, 32, 32], 2, &device));
             for e in [g, a] {
                 assert_eq!(e.dims(), [3, width]);
                 let norms: Vec<f32> = e
@@ -396,7 +403,7 @@ mod tests {
             SaigLoss::InfoNce { temperature: 0.02 },
             SaigLoss::SemiSoftTriHard { alpha: 5.0 },
         ] {
-            let model = tiny(SaigPool::Gap, loss).init(&device).unwrap();
+            let model = build(&tiny(SaigPool::Gap, loss), 0, &device).unwrap();
             let got: f32 = model
                 .loss_of(a.clone(), g.clone())
                 .unwrap()
@@ -438,9 +445,8 @@ mod tests {
                 sum += sp(d(j, j) - d(i, j)) + sp(d(i, i) - d(i, j));
             }
         }
-        let model = tiny(SaigPool::Gap, SaigLoss::Triplet { alpha: 10.0 })
-            .init(&device)
-            .unwrap();
+        let triplet = tiny(SaigPool::Gap, SaigLoss::Triplet { alpha: 10.0 });
+        let model = build(&triplet, 0, &device).unwrap();
         let got: f32 = model.loss_of(a, g).unwrap().total.into_scalar();
         assert!(
             (got - sum / 12.0).abs() < 1e-5 * sum,
@@ -456,7 +462,7 @@ mod tests {
         use burn::store::{BurnToPyTorchAdapter, KeyRemapper, ModuleSnapshot, SafetensorsStore};
         let device = Device::flex();
         let config = tiny(SaigPool::Smd, SaigLoss::Triplet { alpha: 10.0 });
-        let saved = metron_core::seeded_init(&device, 1, || config.init(&device)).unwrap();
+        let saved = build(&config, 1, &device).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("saig_finetuned.safetensors");
         let mut remapper = KeyRemapper::new();
@@ -503,11 +509,11 @@ mod tests {
             .remap(remapper);
         saved.save_into(&mut store).unwrap();
 
-        let fresh = metron_core::seeded_init(&device, 2, || config.init(&device)).unwrap();
+        let fresh = build(&config, 2, &device).unwrap();
         let (loaded, report) = fresh.load_original_checkpoint(&path).unwrap();
         assert!(report.applied > 0 && report.unused.is_empty());
-        let g = Tensor::<4>::random([2, 3, 16, 64], Distribution::Default, &device);
-        let a = Tensor::<4>::random([2, 3, 32, 32], Distribution::Default, &device);
+        let g = local_images([2, 3, 16, 64], 3, &device);
+        let a = local_images([2, 3, 32, 32], 4, &device);
         let (saved, loaded) = (saved.valid(), loaded.valid());
         for (x, y) in [
             (saved.embed_query(g.clone()), loaded.embed_query(g)),
@@ -518,7 +524,7 @@ mod tests {
         }
         // Another architecture's file is refused with the key it lacks.
         let other = tiny(SaigPool::Gap, SaigLoss::Triplet { alpha: 10.0 });
-        let gap = metron_core::seeded_init(&device, 2, || other.init(&device)).unwrap();
+        let gap = build(&other, 2, &device).unwrap();
         let e = gap.load_original_checkpoint(&path).unwrap_err().to_string();
         assert!(e.contains("linear") || e.contains("smd"), "{e}");
     }
@@ -527,7 +533,12 @@ mod tests {
     fn bad_loss_parameters_are_config_errors() {
         let device = Device::flex();
         let c = tiny(SaigPool::Gap, SaigLoss::InfoNce { temperature: 0.0 });
-        assert!(c.init(&device).unwrap_err().to_string().contains("infonce"));
+        assert!(
+            build(&c, 0, &device)
+                .unwrap_err()
+                .to_string()
+                .contains("infonce")
+        );
         assert_eq!(
             SaigLoss::from_name("infonce", None, None),
             Some(SaigLoss::InfoNce { temperature: 0.02 })

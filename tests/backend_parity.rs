@@ -797,7 +797,7 @@ fn resnext_bottleneck_matches_the_cpu() {
 fn vgg16_matches_the_cpu() {
     // 32 x 32: every convolution and max-pool down to 1 x 1, then the adaptive average pool
     // to 7 x 7; WGOL's stage outputs too.
-    let model = move || on_cpu(45, |d| Vgg16Config { num_classes: None }.init(d));
+    let model = move || on_cpu(45, |d| Vgg16Config::default().init(d));
     check_all(
         vec![(
             "vgg16 (32 x 32)",

@@ -199,7 +199,7 @@ pub fn build(name: &str, device: &Device) -> Result<Backbone> {
     let size = entry.preprocessing.image_size;
     Ok(match entry.architecture {
         Architecture::ResNet(config) => Backbone::ResNet(config().init(device)?),
-        Architecture::Vgg16 => Backbone::Vgg16(Vgg16Config { num_classes: None }.init(device)),
+        Architecture::Vgg16 => Backbone::Vgg16(Vgg16Config::default().init(device)),
         Architecture::Vit(config) => Backbone::Vit(config(size[0]).init(device)?),
         Architecture::Saig(config) => Backbone::Saig(config(size).init(device)?),
     })

@@ -38,16 +38,40 @@ pub struct Vgg16Config {
     /// `Linear(4096, classes)` on a 7x7 adaptive average pool); `None` for the convolutional
     /// trunk only (what WGOL uses).
     pub num_classes: Option<usize>,
+    /// Every convolution's output channels divided by this (1 = VGG-16 itself). A divisor
+    /// of 8 gives a 64-channel conv5 that trains on a laptop CPU; torchvision weights load
+    /// only at 1.
+    pub width_divisor: usize,
+}
+
+impl Default for Vgg16Config {
+    /// The full-width convolutional trunk without classifier (what WGOL builds on).
+    fn default() -> Self {
+        Vgg16Config {
+            num_classes: None,
+            width_divisor: 1,
+        }
+    }
 }
 
 impl Vgg16Config {
+    fn channels(&self, full: usize) -> usize {
+        (full / self.width_divisor.max(1)).max(1)
+    }
+
+    /// Channels of the last stages (f4, f5): 512 / `width_divisor`.
+    pub fn feature_channels(&self) -> usize {
+        self.channels(512)
+    }
+
     /// Builds the network with Burn's default initialisation; weights are meant to be loaded
     /// (see [`crate::load_pytorch`] with [`torchvision_vgg16_keys`]).
     pub fn init(&self, device: &Device) -> Vgg16 {
         let mut cin = 3;
         let convs = CHANNELS
             .iter()
-            .map(|&cout| {
+            .map(|&full| {
+                let cout = self.channels(full);
                 let c = Conv2dConfig::new([cin, cout], [3, 3])
                     .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
                     .init(device);
@@ -57,7 +81,7 @@ impl Vgg16Config {
             .collect();
         let head = self.num_classes.map(|c| {
             (
-                LinearConfig::new(512 * 7 * 7, 4096).init(device),
+                LinearConfig::new(self.feature_channels() * 7 * 7, 4096).init(device),
                 LinearConfig::new(4096, 4096).init(device),
                 LinearConfig::new(4096, c).init(device),
             )

@@ -261,7 +261,7 @@ fn vgg16_matches_torchvision_including_wgol_stages() {
     let meta = read_meta(&dir);
     let m = &meta["vgg16"];
     let x: Tensor<4> = load_npy(dir.join("input_2x3x64x64.npy"), &device);
-    let model = Vgg16Config { num_classes: None }.init(&device);
+    let model = Vgg16Config::default().init(&device);
     assert_eq!(
         parameter_count(&model) as u64,
         m["params"].as_u64().unwrap()

@@ -31,6 +31,29 @@ pub enum LocalizationError {
         /// What is missing.
         why: String,
     },
+    /// A `--mode` the original does not have.
+    #[error("unknown WGOL mode `{0}` (spa, spa+sa, sos, sos+sa_v2, sos+sa_v3)")]
+    UnknownMode(String),
+    /// Tensors whose shapes do not fit together.
+    #[error("{what}: {why}")]
+    Shape {
+        /// Which input.
+        what: &'static str,
+        /// What was expected and what came.
+        why: String,
+    },
+    /// A class label outside `0..classes`.
+    #[error("{what}: label {label} of sample {sample} is outside 0..{classes}")]
+    Label {
+        /// Which input.
+        what: &'static str,
+        /// Position in the batch.
+        sample: usize,
+        /// The label.
+        label: i64,
+        /// Number of classes.
+        classes: usize,
+    },
 }
 
 /// The crate's result type.

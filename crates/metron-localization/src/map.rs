@@ -1,6 +1,6 @@
 //! Heat map to box: the steps of WGOL's `localization_quick.py`.
 
-use ndarray::{Array2, ArrayView2};
+use ndarray::{Array1, Array2, ArrayView2};
 
 use crate::{LocalizationError, PixelBox, Result};
 
@@ -97,6 +97,69 @@ pub fn box_from_map(map: ArrayView2<'_, f32>, out: [usize; 2], threshold: f32) -
     let normalized = min_max_normalize(map)?;
     let full = resize_bilinear(normalized.view(), out)?;
     Ok(union_box(full.view(), threshold))
+}
+
+/// SPA's structure-guided map (SCG, spec s. 2.7): the class activation map spread along the
+/// structure map, `ReLU(vec(minmax(cam))^T S)`, min-max normalised.
+///
+/// # Shapes
+/// - `cam`: `[h, w]` (ReLU'd class map), `structure`: `[h w, h w]` -> `[h, w]`
+pub fn structure_guided_map(
+    cam: ArrayView2<'_, f32>,
+    structure: ArrayView2<'_, f32>,
+) -> Result<Array2<f32>> {
+    let (h, w) = cam.dim();
+    let n = h * w;
+    check("structure map", &structure)?;
+    if structure.dim() != (n, n) {
+        return Err(LocalizationError::Shape {
+            what: "structure_guided_map",
+            why: format!(
+                "structure map {:?} for a {h} x {w} class map (expected [{n}, {n}])",
+                structure.dim()
+            ),
+        });
+    }
+    let cam = min_max_normalize(cam)?;
+    let flat = Array1::from_iter(cam.iter().copied());
+    let spread = flat.dot(&structure).mapv(|v| v.max(0.0));
+    min_max_normalize(
+        spread
+            .into_shape_with_order((h, w))
+            .expect("h w values")
+            .view(),
+    )
+}
+
+/// SPA's box: [`structure_guided_map`], resized to `out`, thresholded, union box.
+pub fn box_from_structure_map(
+    cam: ArrayView2<'_, f32>,
+    structure: ArrayView2<'_, f32>,
+    out: [usize; 2],
+    threshold: f32,
+) -> Result<PixelBox> {
+    let m = structure_guided_map(cam, structure)?;
+    let full = resize_bilinear(m.view(), out)?;
+    Ok(union_box(full.view(), threshold))
+}
+
+/// SOS's object probability at full size: `max(0, resize(sigmoid(logits)))` (no min-max:
+/// the probability is thresholded as it is).
+pub fn sos_probability_map(logits: ArrayView2<'_, f32>, out: [usize; 2]) -> Result<Array2<f32>> {
+    check("SOS map", &logits)?;
+    let p = logits.mapv(|v| 1.0 / (1.0 + (-v).exp()));
+    Ok(resize_bilinear(p.view(), out)?.mapv(|v| v.max(0.0)))
+}
+
+/// SOS's box (spec s. 2.7): [`sos_probability_map`] thresholded, union box; the same box
+/// serves every predicted class.
+pub fn box_from_sos_map(
+    logits: ArrayView2<'_, f32>,
+    out: [usize; 2],
+    threshold: f32,
+) -> Result<PixelBox> {
+    let p = sos_probability_map(logits, out)?;
+    Ok(union_box(p.view(), threshold))
 }
 
 #[cfg(test)]

@@ -33,6 +33,7 @@ mod error;
 pub mod retrieval;
 pub mod saig;
 pub mod smooth_ap;
+pub mod wgol;
 
 pub use error::SystemError;
 

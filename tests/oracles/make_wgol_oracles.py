@@ -17,7 +17,8 @@ in float64 on float32 inputs, with PyTorch's autograd for the gradients:
                  output, gradients w.r.t. the features and fc_q's weight
     boxes        CAM, SCG and SOS boxes at several thresholds, with cv2.INTER_LINEAR's
                  formula written out in NumPy; constant and empty maps
-    metrics      +1-pixel IoU and Top-1 / Top-5 / GT-known counts on multi-box images
+    metrics      +1-pixel IoU, Top-1 / Top-5 / GT-known counts and the top-1 error
+                 breakdown (class, multi-instance, part, more, other) on multi-box images
 
 Inputs come from a generator with a literal seed, so a rerun writes the same file.
 """
@@ -193,6 +194,31 @@ def iou(a, b):
     return inter / (area(a) + area(b) - inter)
 
 
+def overlap(a, b, of):
+    iw = max(min(a[2], b[2]) - max(a[0], b[0]) + 1, 0)
+    ih = max(min(a[3], b[3]) - max(a[1], b[1]) + 1, 0)
+    return iw * ih / ((of[2] - of[0] + 1) * (of[3] - of[1] + 1))
+
+
+def top1_miss(im):
+    """The error breakdown of the top-1 pair (spec s. 2.7; `get_badcase_detail`)."""
+    if im["top"][0] != im["gt_class"]:
+        return "class_wrong"
+    b, gts = im["boxes"][0], im["gt_boxes"]
+    ious = [iou(b, g) for g in gts]
+    best = max(range(len(gts)), key=lambda i: (ious[i], -i)) if max(ious) > 0 else 0
+    if ious[best] > 0.5:
+        return None
+    if len(gts) > 1 and sum(overlap(b, g, g) > 0.3 for g in gts) > 1:
+        return "multi_instance"
+    g = gts[best]
+    if overlap(b, g, b) > 0.5:
+        return "part"
+    if overlap(b, g, g) >= 0.7:
+        return "more"
+    return "other"
+
+
 def main():
     out_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent
     res = {"generator": f"tests/oracles/make_wgol_oracles.py; torch {torch.__version__}"}
@@ -291,8 +317,16 @@ def main():
          "boxes": [[0, 0, 19, 9]] * 5, "gt_known": [0, 0, 19, 9]},
         {"gt_class": 3, "gt_boxes": [[5, 5, 24, 24], [40, 0, 59, 19]], "top": [1, 2, 0, 4, 5],
          "boxes": [[40, 0, 58, 19]] * 5, "gt_known": [40, 0, 58, 19]},
+        # Right class, wrong boxes: a part, two objects at once, somewhere else.
+        {"gt_class": 0, "gt_boxes": [[0, 0, 39, 39]], "top": [0, 1, 2, 3, 4],
+         "boxes": [[5, 5, 20, 20]] * 5, "gt_known": [5, 5, 20, 20]},
+        {"gt_class": 0, "gt_boxes": [[0, 0, 19, 19], [25, 0, 44, 19]], "top": [0, 1, 2, 3, 4],
+         "boxes": [[5, 0, 40, 19]] * 5, "gt_known": [5, 0, 40, 19]},
+        {"gt_class": 0, "gt_boxes": [[0, 0, 19, 19]], "top": [0, 1, 2, 3, 4],
+         "boxes": [[15, 15, 60, 60]] * 5, "gt_known": [15, 15, 60, 60]},
     ]
     counts = dict(top1_cls=0, top5_cls=0, top1_loc=0, top5_loc=0, gt_known_loc=0)
+    misses = dict(class_wrong=0, multi_instance=0, part=0, more=0, other=0)
     ious = []
     for im in images:
         ok = [max(iou(b, g) for g in im["gt_boxes"]) > 0.5 for b in im["boxes"]]
@@ -303,7 +337,11 @@ def main():
         counts["top5_loc"] += any(r and o for r, o in zip(right[:5], ok[:5]))
         counts["gt_known_loc"] += max(iou(im["gt_known"], g) for g in im["gt_boxes"]) > 0.5
         ious.append([iou(im["gt_known"], g) for g in im["gt_boxes"]])
+        miss = top1_miss(im)
+        if miss:
+            misses[miss] += 1
     res["metrics"] = {"images": images, "counts": {k: int(v) for k, v in counts.items()},
+                      "misses": misses,
                       "gt_known_ious": ious}
 
     path = out_dir / "wgol.json"

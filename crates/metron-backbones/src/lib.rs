@@ -24,7 +24,7 @@ pub use resnet::{
     Block, BlockKind, Downsample, ResNet, ResNetBranch, ResNetConfig, ResNetStage, ResNetTrunk,
 };
 pub use saig::{SAIG_ORIGINAL_KEYS, Saig, SaigBlock, SaigConfig, StemLayer};
-pub use vgg::{Vgg16, Vgg16Config, VggStages, torchvision_vgg16_keys};
+pub use vgg::{Vgg16, Vgg16Config, VggStages, torchvision_vgg16_bn_keys, torchvision_vgg16_keys};
 pub use vit::{
     Attention, DropPath, Mlp, PatchEmbed, PositionResize, VisionTransformer, VitBlock, VitConfig,
     bicubic_matrix, bicubic_resize,

@@ -37,7 +37,7 @@ pub use map::{
     box_from_map, box_from_sos_map, box_from_structure_map, min_max_normalize, resize_bilinear,
     sos_probability_map, structure_guided_map, union_box,
 };
-pub use metrics::{ImageOutcome, LocalizationCounts};
+pub use metrics::{ErrorBreakdown, ImageOutcome, LocalizationCounts, LocalizationMiss, top1_miss};
 pub use mode::WgolMode;
 pub use network::{
     EdgeStages, Phase, WgolLoss, WgolLossConfig, WgolLosses, WgolNet, WgolNetConfig, WgolOutput,

@@ -62,7 +62,9 @@ pub fn ra_loss(cls_maps: Tensor<4>, labels: &[i64], config: &RaLossConfig) -> Re
     let variance = p.var(1).reshape([b, h, w]);
     let v = min_max_per_sample(variance, 1e-15);
     let zeros = v.zeros_like();
-    let bg = zeros.clone().mask_fill(v.clone().lower_elem(config.background), 1.0);
+    let bg = zeros
+        .clone()
+        .mask_fill(v.clone().lower_elem(config.background), 1.0);
     let fg = zeros.mask_fill(v.greater_elem(config.background + config.gap), 1.0);
     let s = sigmoid(class_map_of(cls_maps, index));
     Ok((s.clone() * bg + s.neg().add_scalar(1.0) * fg).mean())

@@ -37,6 +37,99 @@ pub struct LocalizationCounts {
     pub top5_loc: usize,
     /// The ground-truth class's box correct (class ignored).
     pub gt_known_loc: usize,
+    /// Why the top-1 (class, box) pairs that were wrong were wrong.
+    pub errors: ErrorBreakdown,
+}
+
+/// Why a top-1 (class, box) pair is not a correct localisation (the original's
+/// `get_badcase_detail`), checked in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LocalizationMiss {
+    /// The top-1 class is wrong.
+    ClassWrong,
+    /// The image has several objects and the box covers more than 30 % of at least two
+    /// (intersection over each ground-truth box's area).
+    MultiInstance,
+    /// More than half of the box lies on the best-matching object: it found a part.
+    Part,
+    /// The box covers at least 70 % of the best-matching object: it took in too much.
+    More,
+    /// Anything else.
+    Other,
+}
+
+/// Counts of [`LocalizationMiss`] over images.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ErrorBreakdown {
+    /// [`LocalizationMiss::ClassWrong`].
+    pub class_wrong: usize,
+    /// [`LocalizationMiss::MultiInstance`].
+    pub multi_instance: usize,
+    /// [`LocalizationMiss::Part`].
+    pub part: usize,
+    /// [`LocalizationMiss::More`].
+    pub more: usize,
+    /// [`LocalizationMiss::Other`].
+    pub other: usize,
+}
+
+impl ErrorBreakdown {
+    fn add(&mut self, miss: LocalizationMiss) {
+        let slot = match miss {
+            LocalizationMiss::ClassWrong => &mut self.class_wrong,
+            LocalizationMiss::MultiInstance => &mut self.multi_instance,
+            LocalizationMiss::Part => &mut self.part,
+            LocalizationMiss::More => &mut self.more,
+            LocalizationMiss::Other => &mut self.other,
+        };
+        *slot += 1;
+    }
+}
+
+/// Intersection over the area of `of` (+1-pixel convention).
+fn overlap_fraction(b: &PixelBox, other: &PixelBox, of: &PixelBox) -> f64 {
+    let iw = b.x2.min(other.x2) - b.x1.max(other.x1) + 1;
+    let ih = b.y2.min(other.y2) - b.y1.max(other.y1) + 1;
+    let inter = (iw.max(0) * ih.max(0)) as f64;
+    let area = of.area() as f64;
+    if area > 0.0 { inter / area } else { 0.0 }
+}
+
+/// Why the top-1 pair of `image` misses, or `None` when it is a correct localisation.
+pub fn top1_miss(image: &ImageOutcome) -> Option<LocalizationMiss> {
+    if image.top_classes.first() != Some(&image.gt_class) {
+        return Some(LocalizationMiss::ClassWrong);
+    }
+    let b = image.boxes.first()?;
+    // The best ground truth by IoU; the first one when none overlaps (as the original).
+    let (mut best, mut best_iou) = (0, 0.0);
+    for (i, g) in image.gt_boxes.iter().enumerate() {
+        let iou = b.iou(g);
+        if iou > best_iou {
+            (best, best_iou) = (i, iou);
+        }
+    }
+    if best_iou > IOU_THRESHOLD {
+        return None;
+    }
+    let gts = &image.gt_boxes;
+    if gts.len() > 1
+        && gts
+            .iter()
+            .filter(|g| overlap_fraction(b, g, g) > 0.3)
+            .count()
+            > 1
+    {
+        return Some(LocalizationMiss::MultiInstance);
+    }
+    let g = gts.get(best)?;
+    if overlap_fraction(b, g, b) > 0.5 {
+        Some(LocalizationMiss::Part)
+    } else if overlap_fraction(b, g, g) >= 0.7 {
+        Some(LocalizationMiss::More)
+    } else {
+        Some(LocalizationMiss::Other)
+    }
 }
 
 fn box_correct(b: &PixelBox, truth: &[PixelBox]) -> bool {
@@ -71,6 +164,9 @@ impl LocalizationCounts {
         self.top1_loc += usize::from(located(0));
         self.top5_loc += usize::from((0..top5).any(located));
         self.gt_known_loc += usize::from(box_correct(&image.gt_known_box, &image.gt_boxes));
+        if let Some(miss) = top1_miss(image) {
+            self.errors.add(miss);
+        }
         Ok(())
     }
 
@@ -156,6 +252,11 @@ mod tests {
                 top1_loc: 1,
                 top5_loc: 2,
                 gt_known_loc: 3,
+                errors: ErrorBreakdown {
+                    class_wrong: 2,
+                    more: 1,
+                    ..ErrorBreakdown::default()
+                },
             }
         );
         assert_eq!(c.top1_loc(), 0.25);

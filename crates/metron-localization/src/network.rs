@@ -31,6 +31,8 @@ pub struct WgolNetConfig {
     /// Every VGG-16 convolution, the heads' 1024 hidden channels and the attention width are
     /// divided by this (1 = the original network).
     pub width_divisor: usize,
+    /// A BatchNorm after every backbone convolution (`vgg16_bn`; the original: none).
+    pub batch_norm: bool,
     /// Attention heads (`sa_head`, 8).
     pub sa_heads: usize,
     /// Weight of the edge code in the attention logits (`sa_edge_weight`, 1).
@@ -48,6 +50,7 @@ impl WgolNetConfig {
             classes,
             mode,
             width_divisor: 1,
+            batch_norm: false,
             sa_heads: 8,
             sa_edge_weight: 1.0,
             sa_edge_stages: EdgeStages::F4F5,
@@ -64,6 +67,7 @@ impl WgolNetConfig {
         Vgg16Config {
             num_classes: None,
             width_divisor: self.width_divisor,
+            batch_norm: self.batch_norm,
         }
     }
 

@@ -414,15 +414,23 @@ fn iou_and_localisation_counts_on_multi_box_images() {
     }
     let want = &m["counts"];
     let get = |k: &str| want[k].as_u64().unwrap() as usize;
+    let miss = |k: &str| m["misses"][k].as_u64().unwrap() as usize;
     assert_eq!(
         counts,
         LocalizationCounts {
-            images: 4,
+            images: m["images"].as_array().unwrap().len(),
             top1_cls: get("top1_cls"),
             top5_cls: get("top5_cls"),
             top1_loc: get("top1_loc"),
             top5_loc: get("top5_loc"),
             gt_known_loc: get("gt_known_loc"),
+            errors: ErrorBreakdown {
+                class_wrong: miss("class_wrong"),
+                multi_instance: miss("multi_instance"),
+                part: miss("part"),
+                more: miss("more"),
+                other: miss("other"),
+            },
         }
     );
 }

@@ -43,6 +43,17 @@ pub trait TrainModel: Module + 'static {
         Ok((out, grads))
     }
 
+    /// The model as it trains epoch `epoch` (0-based), called before the epoch's first step:
+    /// for losses and forward passes that change with the epoch (WGOL's `sos_start`,
+    /// `sa_start`, `ram_start`). The default ignores it.
+    fn at_epoch(self, epoch: usize) -> Self
+    where
+        Self: Sized,
+    {
+        let _ = epoch;
+        self
+    }
+
     /// The configuration that rebuilds this architecture, as `{"kind": .., "config": ..}`:
     /// stored in checkpoints so that `metron embed` and `metron search` find the system (by
     /// `kind`) and rebuild the model without other input.

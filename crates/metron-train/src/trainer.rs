@@ -359,6 +359,7 @@ impl Trainer {
                 });
             }
             let epoch = state.epochs_done; // 0-based index of the epoch being trained
+            model = model.at_epoch(epoch);
             let t = Instant::now();
             let batches = sampler.epoch(epoch as u64);
             let batch_count = batches.len();

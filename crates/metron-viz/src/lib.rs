@@ -30,7 +30,9 @@ mod size;
 mod ticks;
 
 pub use colour::Palette;
+pub use draw::{fill_rect, frame};
 pub use error::{Result, VizError};
+pub use font::{draw_text, text_height, text_width};
 pub use grid::{
     GridImage, GridLayout, GridRow, MIN_THUMB, Match, UNJUDGED_CAPTION, render_retrieval_grid,
     render_retrieval_grid_captioned, save_retrieval_grid, save_retrieval_grid_captioned,

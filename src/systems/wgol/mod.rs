@@ -1,0 +1,31 @@
+//! WGOL, weakly supervised object localisation (SPA / SOS / SA, the "WGOL-TPAMI" code): a
+//! VGG-16 classifier trained with image labels only, whose class maps (CAM), structure maps
+//! (SPA), class-agnostic object map (SOS) and structure-aware self-attention say where the
+//! object is; evaluated by box localisation.
+//!
+//! Trained here on canvases made from Omniglot drawings ([`canvas`]): one glyph of a known
+//! character at a random position and scale among distractor glyphs, its ink box the ground
+//! truth, because neither CUB nor ILSVRC can be downloaded.
+
+pub mod canvas;
+mod evaluate;
+mod model;
+mod picture;
+mod recipe;
+
+pub use evaluate::{
+    LocalizationEvaluation, MapKind, MapResult, Prediction, counts_of_boxes, default_thresholds,
+    flat_metrics, full_map, predict, sweep,
+};
+pub use model::{
+    CanvasBatch, CanvasSource, IMAGENET_MEAN, IMAGENET_STD, WgolModel, WgolModelConfig,
+    canvas_pixels,
+};
+pub use picture::write_localisation_picture;
+pub use recipe::{
+    LocalizationRow, Preset, WgolArgs, WgolOutcome, WgolReport, WgolRunConfig, centred_box,
+    describe_outputs, format_table, param_groups, report_json, row_name, run,
+};
+
+/// The kind recorded in WGOL checkpoints.
+pub const KIND: &str = "wgol";

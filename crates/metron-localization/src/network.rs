@@ -318,9 +318,24 @@ mod tests {
             .reshape([2, 3, 32, 32])
             .mul_scalar(1.0 / 6144.0)
             .sin();
+        // The same seed gives every mode the same backbone and cls head, so before
+        // sos_start / sa_start every mode computes the class maps of plain conv5.
+        let plain: Vec<f32> = net(WgolMode::Spa, &device)
+            .forward(
+                x.clone(),
+                Phase::Train {
+                    sos: false,
+                    sa: false,
+                },
+            )
+            .cls_maps
+            .into_data()
+            .try_into_vec_as::<f32>()
+            .unwrap();
         for mode in WgolMode::ALL {
             let n = net(mode, &device);
             assert_eq!(n.sa.is_some(), mode.has_sa(), "{mode}");
+            assert_eq!(n.sos.is_some(), mode.has_sos(), "{mode}");
             let test = n.forward(x.clone(), Phase::Test);
             assert_eq!(test.cls_maps.dims(), [2, 3, 2, 2], "{mode}");
             assert_eq!(
@@ -339,24 +354,23 @@ mod tests {
                 early.sos_maps.is_none() && early.structure.is_none(),
                 "{mode}"
             );
-            // Before sa_start the class maps are those of plain conv5 in every mode.
-            let plain = net(WgolMode::Spa, &device);
-            let a = early.cls_maps.into_data().try_into_vec_as::<f32>().unwrap();
-            let b = plain
+            let early = early.cls_maps.into_data().try_into_vec_as::<f32>().unwrap();
+            assert_eq!(early, plain, "{mode}");
+            // With SA on, the modes that put it in front of cls change the class maps.
+            let late = n
                 .forward(
                     x.clone(),
                     Phase::Train {
-                        sos: false,
-                        sa: false,
+                        sos: true,
+                        sa: true,
                     },
                 )
                 .cls_maps
                 .into_data()
                 .try_into_vec_as::<f32>()
                 .unwrap();
-            if mode == WgolMode::Spa || mode == WgolMode::Sos {
-                assert_eq!(a, b, "{mode}");
-            }
+            let sa_feeds_cls = matches!(mode, WgolMode::SpaSa | WgolMode::SosSaV3);
+            assert_eq!(late != plain, sa_feeds_cls, "{mode}");
         }
     }
 }

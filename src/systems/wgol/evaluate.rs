@@ -20,11 +20,6 @@ use metron_train::{Bar, EvalOutcome, Evaluation, batch_images};
 use super::canvas::Canvas;
 use super::model::{CanvasSource, WgolModel};
 
-/// The original's thresholds: 0.10, 0.15, ..., 0.50.
-pub fn default_thresholds() -> Vec<f32> {
-    (0..9).map(|i| 0.1 + 0.05 * i as f32).collect()
-}
-
 /// Which map a box comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum MapKind {

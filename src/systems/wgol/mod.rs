@@ -14,8 +14,8 @@ mod picture;
 mod recipe;
 
 pub use evaluate::{
-    LocalizationEvaluation, MapKind, MapResult, Prediction, counts_of_boxes, default_thresholds,
-    flat_metrics, full_map, predict, sweep,
+    LocalizationEvaluation, MapKind, MapResult, Prediction, counts_of_boxes, flat_metrics,
+    full_map, predict, sweep,
 };
 pub use model::{
     CanvasBatch, CanvasSource, IMAGENET_MEAN, IMAGENET_STD, WgolModel, WgolModelConfig,

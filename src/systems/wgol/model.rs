@@ -117,7 +117,7 @@ impl WgolModelConfig {
                 self.classes
             )));
         }
-        if mode.has_sos() && self.sos_start > self.sa_start && mode == WgolMode::SosSaV2 {
+        if mode == WgolMode::SosSaV2 && self.sos_start > self.sa_start {
             return Err(SystemError::Usage(
                 "sos+sa_v2 needs sos_start <= sa_start (as the original asserts)".into(),
             ));

@@ -546,3 +546,155 @@ fn any_sampler_and_adamw_train_and_resume_exactly() {
     let err = fit_with(&t, fresh_model(&device), &too_big, &data, &device).unwrap_err();
     assert!(err.to_string().contains("past the 24 samples"), "{err}");
 }
+
+/// Three linear maps whose loss is the sum of their weights (a gradient of 1 everywhere, so a
+/// plain SGD step moves every weight by minus its learning rate), with a loss part `watch`
+/// equal to the 0-based epoch.
+#[derive(Module, Debug)]
+struct ThreeSums {
+    a: Linear,
+    b: Linear,
+    c: Linear,
+    #[module(skip)]
+    epoch: usize,
+}
+
+impl TrainModel for ThreeSums {
+    type Batch = ImageBatch;
+
+    fn loss(&self, _batch: &ImageBatch, device: &Device) -> metron_train::Result<LossOutput> {
+        let total = self.a.weight.val().sum() + self.b.weight.val().sum() + self.c.weight.val().sum();
+        let watch = Tensor::<1>::from_floats([self.epoch as f32], device);
+        Ok(LossOutput {
+            total,
+            parts: vec![("watch", watch)],
+        })
+    }
+
+    fn at_epoch(mut self, epoch: usize) -> Self {
+        self.epoch = epoch;
+        self
+    }
+
+    fn architecture(&self) -> serde_json::Value {
+        serde_json::json!({"kind": "three_sums"})
+    }
+}
+
+impl EmbeddingModel for ThreeSums {
+    fn embed(&self, images: Tensor<4>) -> Tensor<2> {
+        let [b, c, h, w] = images.dims();
+        self.c.forward(images.reshape([b, c * h * w]))
+    }
+}
+
+fn three_sums(device: &Device) -> ThreeSums {
+    let lin = || LinearConfig::new(3 * 16 * 16, 2).with_bias(false).init(device);
+    metron_core::seeded_init(device, 3, || {
+        Ok::<_, ()>(ThreeSums {
+            a: lin(),
+            b: lin(),
+            c: lin(),
+            epoch: 0,
+        })
+    })
+    .unwrap()
+}
+
+fn first_weight(l: &Linear) -> f64 {
+    l.weight.val().into_data().convert::<f64>().try_into_vec::<f64>().unwrap()[0]
+}
+
+/// One plain SGD step (no momentum, no decay) per epoch on `data` with `config`'s groups.
+fn sgd_sums(dir: &Path, config: TrainerConfig, stop_after: Option<usize>) -> TrainOutcome<ThreeSums> {
+    let data = data(dir);
+    let device = device();
+    let run = RunDir::open(dir.join("run"))
+        .or_else(|_| RunDir::create(dir.join("run"), &1))
+        .unwrap();
+    let mut t = Trainer::new(config, run);
+    t.quiet = true;
+    t.stop_after = stop_after;
+    let sampler = metron_samplers::ShuffleSampler::new(24, 24, true, 1).unwrap();
+    fit_with(&t, three_sums(&device), &sampler, &data, &device).unwrap()
+}
+
+fn plain_sgd(epochs: usize) -> TrainerConfig {
+    TrainerConfig {
+        eval_every: 100,
+        evaluate_untrained: false,
+        ..TrainerConfig::new(epochs, OptimizerSetting::sgd(0.0, 0.0), 0.01)
+    }
+}
+
+#[test]
+fn per_group_warmup_ramps_the_listed_groups_and_stops_the_others() {
+    use metron_train::{GroupWarmupStage, ParamGroupSetting};
+    let dir = tempfile::tempdir().unwrap();
+    let device = device();
+    let start = three_sums(&device);
+    let mut config = plain_sgd(6);
+    config.param_groups = vec![
+        ParamGroupSetting::new("a.**"),
+        ParamGroupSetting::new("b.**").with_lr_multiplier(2.0),
+    ];
+    // As WGOL's ILSVRC warmup: stage epochs are inclusive of start + period.
+    config.group_warmup = vec![
+        GroupWarmupStage {
+            start: 0,
+            period: 2,
+            groups: vec!["a.**".into()],
+        },
+        GroupWarmupStage {
+            start: 3,
+            period: 1,
+            groups: vec!["*".into()],
+        },
+    ];
+    let out = sgd_sums(dir.path(), config, None);
+    // Per-epoch factors: a 0, .5, 1 (stage 1), 0 (stage 2 starts at 0), 1, 1;
+    // b (x2) and c (default group) 0, 0, 0, 0, then full from epoch 4 on.
+    let moved = |after: &Linear, before: &Linear| (first_weight(before) - first_weight(after)) / 0.01;
+    for (name, got, want) in [
+        ("a", moved(&out.model.a, &start.a), 3.5),
+        ("b", moved(&out.model.b, &start.b), 4.0),
+        ("c", moved(&out.model.c, &start.c), 2.0),
+    ] {
+        assert!((got - want).abs() < 1e-3, "{name}: moved {got} learning rates, want {want}");
+    }
+}
+
+#[test]
+fn a_loss_triggered_decay_cuts_the_rate_and_the_run_and_resumes_exactly() {
+    use metron_train::LossTriggeredDecay;
+    let config = || TrainerConfig {
+        decay_on_loss: Some(LossTriggeredDecay {
+            part: "watch".into(),
+            threshold: 2.0,
+            min_epoch: 2,
+            gamma: 0.1,
+            extra_epochs: 2,
+        }),
+        ..plain_sgd(10)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let device = device();
+    let start = three_sums(&device);
+    let out = sgd_sums(dir.path(), config(), None);
+    // `watch` of epoch n (1-based) is n - 1: first >= 2 after epoch 3, so epochs 4 and 5 run
+    // at a tenth of the rate and the run ends after 5 of its 10 epochs.
+    assert_eq!(out.state.decayed_after, Some(3));
+    assert_eq!(out.state.epochs_done, 5);
+    let lrs: Vec<f64> = out.state.history.iter().map(|r| r.lr).collect();
+    let want = [0.01, 0.01, 0.01, 0.001, 0.001];
+    assert!(lrs.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-12), "{lrs:?}");
+    let moved = (first_weight(&start.c) - first_weight(&out.model.c)) / 0.01;
+    assert!((moved - 3.2).abs() < 1e-3, "moved {moved}");
+    // Stopped after the trigger's epoch and resumed: the same end.
+    let dir2 = tempfile::tempdir().unwrap();
+    let stopped = sgd_sums(dir2.path(), config(), Some(3));
+    assert!(!stopped.finished);
+    let resumed = sgd_sums(dir2.path(), config(), None);
+    assert_eq!(resumed.state.epochs_done, 5);
+    assert_eq!(first_weight(&resumed.model.c), first_weight(&out.model.c));
+}

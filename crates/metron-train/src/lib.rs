@@ -31,8 +31,8 @@ pub use evaluation::{
 };
 pub use model::{EmbeddingModel, LossOutput, TrainModel};
 pub use optimizer::{
-    GroupedOptimizer, LrSchedule, OptimizerSetting, ParamGroupSetting, SamSetting, StepUnit,
-    param_paths,
+    GroupWarmupStage, GroupedOptimizer, LossTriggeredDecay, LrSchedule, OptimizerSetting,
+    ParamGroupSetting, SamSetting, StepUnit, group_warmup_factor, param_paths,
 };
 pub use progress::Bar;
 pub use run_dir::RunDir;

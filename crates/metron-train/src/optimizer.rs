@@ -2,6 +2,8 @@
 //! multipliers, weight-decay exemption, freezing), learning-rate schedules stepped per epoch or
 //! per iteration, and SAM's variants.
 
+use std::collections::BTreeMap;
+
 use burn::module::{Module, ModuleMapper, Param, ParamGroup, ParamId};
 use burn::optim::lr_scheduler::module_lr_scheduler::{ModuleLearningRate, ModuleLrScheduler};
 use burn::optim::{
@@ -305,8 +307,8 @@ fn wildcard_match(pattern: &[u8], text: &[u8]) -> bool {
 /// and the learning rate of each group.
 #[derive(Clone)]
 pub struct GroupedOptimizer {
-    /// Per configured group: its ids (empty for a frozen group) and multiplier.
-    groups: Vec<(Vec<ParamId>, f64)>,
+    /// Per trained group: its `params` pattern, ids and multiplier.
+    groups: Vec<(String, Vec<ParamId>, f64)>,
     frozen: Vec<ParamId>,
 }
 
@@ -318,7 +320,7 @@ impl std::fmt::Debug for GroupedOptimizer {
                 &self
                     .groups
                     .iter()
-                    .map(|(ids, _)| ids.len())
+                    .map(|(_, ids, _)| ids.len())
                     .collect::<Vec<_>>(),
             )
             .field("frozen", &self.frozen.len())
@@ -374,16 +376,29 @@ impl GroupedOptimizer {
                 optimizer.clone()
             };
             built = group_optimizer.add_group(built, ParamGroup::from_ids(ids.clone()));
-            groups.push((ids, setting.lr_multiplier));
+            groups.push((setting.params.clone(), ids, setting.lr_multiplier));
         }
         Ok((GroupedOptimizer { groups, frozen }, built))
     }
 
     /// The learning rate of every parameter when the schedule says `lr`.
     pub fn learning_rate(&self, lr: f64) -> ModuleLearningRate {
-        let mut policy = ModuleLrScheduler::new(lr);
-        for (ids, multiplier) in &self.groups {
-            policy = policy.with_group(ParamGroup::from_ids(ids.clone()), lr * multiplier);
+        self.learning_rate_with(lr, |_| 1.0)
+    }
+
+    /// [`GroupedOptimizer::learning_rate`] with each group's rate also multiplied by
+    /// `factor(params)`, where `params` is the group's pattern (`None`: the default group).
+    pub fn learning_rate_with(
+        &self,
+        lr: f64,
+        factor: impl Fn(Option<&str>) -> f64,
+    ) -> ModuleLearningRate {
+        let mut policy = ModuleLrScheduler::new(lr * factor(None));
+        for (params, ids, multiplier) in &self.groups {
+            policy = policy.with_group(
+                ParamGroup::from_ids(ids.clone()),
+                lr * multiplier * factor(Some(params)),
+            );
         }
         policy.step()
     }
@@ -473,6 +488,77 @@ impl LrSchedule {
     }
 }
 
+/// One stage of a per-group gradual warmup (WGOL's `GradualWarmupScheduler` on ILSVRC): during
+/// epochs `start ..= start + period` (the original's inclusive bound) the listed groups train at
+/// `(epoch - start) / period` of their rate and every other group at 0; outside every stage
+/// all groups train at their full rate. Stages are looked up in order, the first one whose
+/// epochs contain the current epoch applies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupWarmupStage {
+    /// First epoch (0-based) of the stage.
+    pub start: usize,
+    /// Epochs of the ramp (at least 1); the stage's last epoch is `start + period`.
+    pub period: usize,
+    /// The warmed-up groups, by their [`ParamGroupSetting::params`] pattern; `*` lists every
+    /// group, the default one included.
+    pub groups: Vec<String>,
+}
+
+impl GroupWarmupStage {
+    /// The factor on the rate of the group `params` (`None`: the default group) at `epoch`,
+    /// or `None` when the stage does not cover `epoch`.
+    pub fn factor(&self, epoch: usize, params: Option<&str>) -> Option<f64> {
+        if epoch < self.start || epoch > self.start + self.period {
+            return None;
+        }
+        let listed = self
+            .groups
+            .iter()
+            .any(|g| g == "*" || Some(g.as_str()) == params);
+        Some(if listed {
+            (epoch - self.start) as f64 / self.period as f64
+        } else {
+            0.0
+        })
+    }
+}
+
+/// The factor of a per-group warmup (`stages`) on group `params` at `epoch`: the first stage
+/// covering the epoch decides, 1 outside all of them.
+pub fn group_warmup_factor(stages: &[GroupWarmupStage], epoch: usize, params: Option<&str>) -> f64 {
+    stages
+        .iter()
+        .find_map(|s| s.factor(epoch, params))
+        .unwrap_or(1.0)
+}
+
+/// A decay triggered by the training loss (WGOL on CUB, `decay_points=none`): after the first
+/// epoch `n` (1-based) with `n >= min_epoch` whose mean of the loss part `part` is at least
+/// `threshold`, every group's rate is multiplied by `gamma` and training ends `extra_epochs`
+/// later (after epoch `n + extra_epochs`), unless the configured epochs end it first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LossTriggeredDecay {
+    /// The name of the loss part watched (e.g. `ra`).
+    pub part: String,
+    /// The epoch mean at or above which the decay triggers.
+    pub threshold: f64,
+    /// The first epoch (1-based, counting finished epochs) that may trigger it.
+    pub min_epoch: usize,
+    /// Factor on every rate after the trigger.
+    pub gamma: f64,
+    /// Epochs trained after the trigger.
+    pub extra_epochs: usize,
+}
+
+impl LossTriggeredDecay {
+    /// Whether finished epoch `epoch` (1-based) with these loss parts triggers the decay.
+    pub fn triggers(&self, epoch: usize, parts: &BTreeMap<String, f64>) -> bool {
+        epoch >= self.min_epoch && parts.get(&self.part).is_some_and(|v| *v >= self.threshold)
+    }
+}
+
 /// Sharpness-aware minimisation, chosen by configuration ([`metron_optim::SamVariant`]).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "variant", rename_all = "snake_case", deny_unknown_fields)]
@@ -557,5 +643,61 @@ mod tests {
         let l = LrSchedule::LinearWarmup { warmup: 4 };
         assert_eq!(l.lr(2.0, 1, 100), 0.5);
         assert_eq!(l.lr(2.0, 40, 100), 2.0);
+    }
+}
+
+#[cfg(test)]
+mod warmup_tests {
+    use super::*;
+
+    #[test]
+    fn the_ilsvrc_warmup_table() {
+        // WGOL's ILSVRC stages: periods [2, 2, 2] at [0, 3, 6] for [sos], [sa], [all]; the
+        // original's bound `start <= epoch <= start + period` is inclusive.
+        let stages = vec![
+            GroupWarmupStage {
+                start: 0,
+                period: 2,
+                groups: vec!["sos".into()],
+            },
+            GroupWarmupStage {
+                start: 3,
+                period: 2,
+                groups: vec!["sa".into()],
+            },
+            GroupWarmupStage {
+                start: 6,
+                period: 2,
+                groups: vec!["*".into()],
+            },
+        ];
+        let sos: Vec<f64> = (0..10)
+            .map(|e| group_warmup_factor(&stages, e, Some("sos")))
+            .collect();
+        let sa: Vec<f64> = (0..10)
+            .map(|e| group_warmup_factor(&stages, e, Some("sa")))
+            .collect();
+        let default: Vec<f64> = (0..10)
+            .map(|e| group_warmup_factor(&stages, e, None))
+            .collect();
+        assert_eq!(sos, [0.0, 0.5, 1.0, 0.0, 0.0, 0.0, 0.0, 0.5, 1.0, 1.0]);
+        assert_eq!(sa, [0.0, 0.0, 0.0, 0.0, 0.5, 1.0, 0.0, 0.5, 1.0, 1.0]);
+        assert_eq!(default, [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.5, 1.0, 1.0]);
+    }
+
+    #[test]
+    fn a_loss_decay_triggers_on_its_part_from_its_epoch() {
+        let d = LossTriggeredDecay {
+            part: "ra".into(),
+            threshold: 0.35,
+            min_epoch: 65,
+            gamma: 0.1,
+            extra_epochs: 20,
+        };
+        let parts = |v: f64| BTreeMap::from([("ra".to_string(), v)]);
+        assert!(!d.triggers(64, &parts(0.9)));
+        assert!(!d.triggers(65, &parts(0.34)));
+        assert!(d.triggers(65, &parts(0.35)));
+        assert!(!d.triggers(70, &BTreeMap::new()));
     }
 }

@@ -25,7 +25,8 @@ use metron_samplers::BatchSampler;
 
 use crate::checkpoint::{read_checkpoint, save_checkpoint};
 use crate::optimizer::{
-    GroupedOptimizer, LrSchedule, OptimizerSetting, ParamGroupSetting, SamSetting, StepUnit,
+    GroupWarmupStage, GroupedOptimizer, LossTriggeredDecay, LrSchedule, OptimizerSetting,
+    ParamGroupSetting, SamSetting, StepUnit, group_warmup_factor,
 };
 use crate::{Bar, EvalOutcome, Evaluation, Result, RunDir, TrainError, TrainModel};
 
@@ -48,6 +49,13 @@ pub struct TrainerConfig {
     /// Parameter groups, first match wins ([`ParamGroupSetting`]).
     #[serde(default)]
     pub param_groups: Vec<ParamGroupSetting>,
+    /// A per-group gradual warmup by epoch, on top of `schedule` ([`GroupWarmupStage`]).
+    #[serde(default)]
+    pub group_warmup: Vec<GroupWarmupStage>,
+    /// A decay triggered by a loss part's epoch mean, which also shortens training
+    /// ([`LossTriggeredDecay`]).
+    #[serde(default)]
+    pub decay_on_loss: Option<LossTriggeredDecay>,
     /// Clip the gradients to this joint L2 norm before each step
     /// (`torch.nn.utils.clip_grad_norm_`).
     #[serde(default)]
@@ -85,6 +93,8 @@ impl TrainerConfig {
             schedule: LrSchedule::Constant,
             schedule_unit: StepUnit::Epoch,
             param_groups: Vec::new(),
+            group_warmup: Vec::new(),
+            decay_on_loss: None,
             clip_grad_norm: None,
             sam: None,
             sam_second_pass_updates_batch_norm: false,
@@ -118,6 +128,27 @@ impl TrainerConfig {
         {
             return bad("clip_grad_norm must be positive");
         }
+        if let Some(stage) = self.group_warmup.iter().find(|s| s.period == 0) {
+            return Err(TrainError::Config(format!(
+                "the warmup stage at epoch {} needs a period of at least 1",
+                stage.start
+            )));
+        }
+        for stage in &self.group_warmup {
+            for g in &stage.groups {
+                if g != "*" && !self.param_groups.iter().any(|p| &p.params == g) {
+                    return Err(TrainError::Config(format!(
+                        "the warmup stage at epoch {} lists '{g}', which is no parameter group",
+                        stage.start
+                    )));
+                }
+            }
+        }
+        if let Some(d) = &self.decay_on_loss
+            && !(d.gamma.is_finite() && d.gamma > 0.0 && d.threshold.is_finite())
+        {
+            return bad("the loss-triggered decay needs a positive gamma and a finite threshold");
+        }
         match &self.schedule {
             LrSchedule::MultiStep { gamma, .. } if !(gamma.is_finite() && *gamma > 0.0) => {
                 bad("the schedule's gamma must be positive")
@@ -127,8 +158,17 @@ impl TrainerConfig {
         }
     }
 
-    fn evaluates_after(&self, epoch: usize) -> bool {
-        epoch.is_multiple_of(self.eval_every) || epoch == self.epochs
+    fn evaluates_after(&self, epoch: usize, total: usize) -> bool {
+        epoch.is_multiple_of(self.eval_every) || epoch == total
+    }
+
+    /// The epochs a run with `state` trains in all: `epochs`, or fewer once a
+    /// [`LossTriggeredDecay`] has triggered.
+    pub fn total_epochs(&self, state: &TrainState) -> usize {
+        match (&self.decay_on_loss, state.decayed_after) {
+            (Some(d), Some(n)) => self.epochs.min(n + d.extra_epochs),
+            _ => self.epochs,
+        }
     }
 }
 
@@ -169,6 +209,9 @@ pub struct TrainState {
     pub architecture: serde_json::Value,
     /// The test-time preprocessing, so a checkpoint alone can embed new images.
     pub eval_pipeline: Option<PipelineSpec>,
+    /// The finished epoch (1-based) after which a [`LossTriggeredDecay`] triggered.
+    #[serde(default)]
+    pub decayed_after: Option<usize>,
 }
 
 /// A serialisable description of a deterministic test-time pipeline: optionally crop to the
@@ -305,6 +348,7 @@ impl Trainer {
                 best: None,
                 architecture: model.architecture(),
                 eval_pipeline: self.eval_pipeline.clone(),
+                decayed_after: None,
             },
         };
         // Groups are resolved on the loaded model: the optimizer state is keyed by its ids.
@@ -321,12 +365,16 @@ impl Trainer {
             StepUnit::Epoch => cfg.epochs,
             StepUnit::Iteration => cfg.epochs * steps_per_epoch,
         };
-        let lr_at = |epoch: usize, iteration: usize| {
+        let lr_at = |epoch: usize, iteration: usize, decayed_after: Option<usize>| {
             let t = match cfg.schedule_unit {
                 StepUnit::Epoch => epoch,
                 StepUnit::Iteration => iteration,
             };
-            cfg.schedule.lr(cfg.lr, t, total_units)
+            let decay = match (&cfg.decay_on_loss, decayed_after) {
+                (Some(d), Some(n)) if epoch >= n => d.gamma,
+                _ => 1.0,
+            };
+            cfg.schedule.lr(cfg.lr, t, total_units) * decay
         };
 
         let mut last_evaluation = None;
@@ -335,7 +383,7 @@ impl Trainer {
             let eval = evaluation.evaluate(&model, device, self.quiet)?;
             let record = EpochRecord {
                 epoch: 0,
-                lr: lr_at(0, 0),
+                lr: lr_at(0, 0, None),
                 loss: None,
                 loss_parts: BTreeMap::new(),
                 test: eval.metrics.clone(),
@@ -349,7 +397,7 @@ impl Trainer {
         self.run.write_metrics(&state.history)?;
 
         let mut trained_now = 0;
-        while state.epochs_done < cfg.epochs {
+        while state.epochs_done < cfg.total_epochs(&state) {
             if self.stop_after.is_some_and(|n| trained_now >= n) {
                 return Ok(TrainOutcome {
                     model,
@@ -366,10 +414,10 @@ impl Trainer {
             let total_items: usize = batches.iter().map(Vec::len).sum();
             let bar = Bar::new(
                 total_items,
-                &format!("epoch {}/{}", epoch + 1, cfg.epochs),
+                &format!("epoch {}/{}", epoch + 1, cfg.total_epochs(&state)),
                 self.quiet,
             );
-            let first_lr = lr_at(epoch, state.iterations_done);
+            let first_lr = lr_at(epoch, state.iterations_done, state.decayed_after);
             let mut loss_sum = 0.0;
             let mut part_sums: BTreeMap<String, f64> = BTreeMap::new();
             let mut steps = 0usize;
@@ -385,7 +433,10 @@ impl Trainer {
                 if batch.items() < 2 {
                     continue;
                 }
-                let lr = groups.learning_rate(lr_at(epoch, iteration));
+                let lr = groups.learning_rate_with(
+                    lr_at(epoch, iteration, state.decayed_after),
+                    |params| group_warmup_factor(&cfg.group_warmup, epoch, params),
+                );
                 // Both of SAM's passes are checked: a NaN at w + e(w) would reach the weights.
                 let check_finite = |value: f64| {
                     if value.is_finite() {
@@ -454,8 +505,25 @@ impl Trainer {
                 images_skipped: skipped,
                 seconds: 0.0,
             };
+            if let Some(d) = &cfg.decay_on_loss
+                && state.decayed_after.is_none()
+                && d.triggers(epoch + 1, &record.loss_parts)
+            {
+                state.decayed_after = Some(epoch + 1);
+                if !self.quiet {
+                    eprintln!(
+                        "{} {:.4} >= {} after epoch {}: learning rates x{}, {} more epochs",
+                        d.part,
+                        record.loss_parts[&d.part],
+                        d.threshold,
+                        epoch + 1,
+                        d.gamma,
+                        cfg.total_epochs(&state) - (epoch + 1)
+                    );
+                }
+            }
             let mut improved = false;
-            if cfg.evaluates_after(epoch + 1) {
+            if cfg.evaluates_after(epoch + 1, cfg.total_epochs(&state)) {
                 let eval = evaluation.evaluate(&model, device, self.quiet)?;
                 record.test = eval.metrics.clone();
                 record.images_skipped += eval.items_skipped;
@@ -547,7 +615,7 @@ mod tests {
             eval_every: 3,
             ..TrainerConfig::new(7, OptimizerSetting::adam(0.0), 1e-3)
         };
-        let evaluated: Vec<usize> = (1..=7).filter(|&e| c.evaluates_after(e)).collect();
+        let evaluated: Vec<usize> = (1..=7).filter(|&e| c.evaluates_after(e, 7)).collect();
         assert_eq!(evaluated, vec![3, 6, 7]);
     }
 }

@@ -563,7 +563,8 @@ impl TrainModel for ThreeSums {
     type Batch = ImageBatch;
 
     fn loss(&self, _batch: &ImageBatch, device: &Device) -> metron_train::Result<LossOutput> {
-        let total = self.a.weight.val().sum() + self.b.weight.val().sum() + self.c.weight.val().sum();
+        let total =
+            self.a.weight.val().sum() + self.b.weight.val().sum() + self.c.weight.val().sum();
         let watch = Tensor::<1>::from_floats([self.epoch as f32], device);
         Ok(LossOutput {
             total,
@@ -589,7 +590,11 @@ impl EmbeddingModel for ThreeSums {
 }
 
 fn three_sums(device: &Device) -> ThreeSums {
-    let lin = || LinearConfig::new(3 * 16 * 16, 2).with_bias(false).init(device);
+    let lin = || {
+        LinearConfig::new(3 * 16 * 16, 2)
+            .with_bias(false)
+            .init(device)
+    };
     metron_core::seeded_init(device, 3, || {
         Ok::<_, ()>(ThreeSums {
             a: lin(),
@@ -602,11 +607,20 @@ fn three_sums(device: &Device) -> ThreeSums {
 }
 
 fn first_weight(l: &Linear) -> f64 {
-    l.weight.val().into_data().convert::<f64>().try_into_vec::<f64>().unwrap()[0]
+    l.weight
+        .val()
+        .into_data()
+        .convert::<f64>()
+        .try_into_vec::<f64>()
+        .unwrap()[0]
 }
 
 /// One plain SGD step (no momentum, no decay) per epoch on `data` with `config`'s groups.
-fn sgd_sums(dir: &Path, config: TrainerConfig, stop_after: Option<usize>) -> TrainOutcome<ThreeSums> {
+fn sgd_sums(
+    dir: &Path,
+    config: TrainerConfig,
+    stop_after: Option<usize>,
+) -> TrainOutcome<ThreeSums> {
     let data = data(dir);
     let device = device();
     let run = RunDir::open(dir.join("run"))
@@ -654,13 +668,17 @@ fn per_group_warmup_ramps_the_listed_groups_and_stops_the_others() {
     let out = sgd_sums(dir.path(), config, None);
     // Per-epoch factors: a 0, .5, 1 (stage 1), 0 (stage 2 starts at 0), 1, 1;
     // b (x2) and c (default group) 0, 0, 0, 0, then full from epoch 4 on.
-    let moved = |after: &Linear, before: &Linear| (first_weight(before) - first_weight(after)) / 0.01;
+    let moved =
+        |after: &Linear, before: &Linear| (first_weight(before) - first_weight(after)) / 0.01;
     for (name, got, want) in [
         ("a", moved(&out.model.a, &start.a), 3.5),
         ("b", moved(&out.model.b, &start.b), 4.0),
         ("c", moved(&out.model.c, &start.c), 2.0),
     ] {
-        assert!((got - want).abs() < 1e-3, "{name}: moved {got} learning rates, want {want}");
+        assert!(
+            (got - want).abs() < 1e-3,
+            "{name}: moved {got} learning rates, want {want}"
+        );
     }
 }
 
@@ -687,7 +705,10 @@ fn a_loss_triggered_decay_cuts_the_rate_and_the_run_and_resumes_exactly() {
     assert_eq!(out.state.epochs_done, 5);
     let lrs: Vec<f64> = out.state.history.iter().map(|r| r.lr).collect();
     let want = [0.01, 0.01, 0.01, 0.001, 0.001];
-    assert!(lrs.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-12), "{lrs:?}");
+    assert!(
+        lrs.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-12),
+        "{lrs:?}"
+    );
     let moved = (first_weight(&start.c) - first_weight(&out.model.c)) / 0.01;
     assert!((moved - 3.2).abs() < 1e-3, "moved {moved}");
     // Stopped after the trigger's epoch and resumed: the same end.

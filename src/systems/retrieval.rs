@@ -55,7 +55,8 @@ pub struct RunArgs {
     /// Stop after this many epochs of this invocation (continue later with --resume).
     #[arg(long)]
     pub stop_after: Option<usize>,
-    /// torchvision ResNet weights (.pth or .safetensors) to start the backbone from.
+    /// torchvision weights (.pth or .safetensors) to start the backbone from (ResNet; VGG-16
+    /// for WGOL).
     #[arg(long)]
     pub pretrained: Option<PathBuf>,
     /// Leave undecodable images out (counted) instead of stopping.

@@ -433,10 +433,10 @@ impl Trainer {
                 if batch.items() < 2 {
                     continue;
                 }
-                let lr = groups.learning_rate_with(
-                    lr_at(epoch, iteration, state.decayed_after),
-                    |params| group_warmup_factor(&cfg.group_warmup, epoch, params),
-                );
+                let lr = groups
+                    .learning_rate_with(lr_at(epoch, iteration, state.decayed_after), |params| {
+                        group_warmup_factor(&cfg.group_warmup, epoch, params)
+                    });
                 // Both of SAM's passes are checked: a NaN at w + e(w) would reach the weights.
                 let check_finite = |value: f64| {
                     if value.is_finite() {

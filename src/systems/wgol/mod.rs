@@ -9,23 +9,28 @@
 
 pub mod canvas;
 mod evaluate;
+mod images;
 mod model;
 mod picture;
 mod recipe;
+mod weights;
 
 pub use evaluate::{
-    LocalizationEvaluation, MapKind, MapResult, Prediction, counts_of_boxes, flat_metrics,
-    full_map, predict, sweep,
+    LocalizationEvaluation, LocalizationSet, MapKind, MapResult, Prediction, SetOutcome, Truth,
+    counts_of_boxes, evaluate_set, flat_metrics, full_map, picture_indices, predict, sweep,
 };
+pub use images::{EvalImages, ImageSizes, LoadedImage, TrainImages, image_batch, read_rgb};
 pub use model::{
     CanvasBatch, CanvasSource, IMAGENET_MEAN, IMAGENET_STD, WgolModel, WgolModelConfig,
     canvas_pixels,
 };
 pub use picture::write_localisation_picture;
 pub use recipe::{
-    LocalizationRow, Preset, WgolArgs, WgolOutcome, WgolReport, WgolRunConfig, centred_box,
-    describe_outputs, format_table, param_groups, report_json, row_name, run,
+    LocalizationRow, Preset, WgolArgs, WgolInit, WgolOutcome, WgolReport, WgolRunConfig,
+    centred_box, describe_outputs, format_table, ilsvrc_warmup, param_groups, report_json,
+    row_name, run,
 };
+pub use weights::{load_imagenet_vgg16, load_original_checkpoint, original_checkpoint_keys};
 
 /// The kind recorded in WGOL checkpoints.
 pub const KIND: &str = "wgol";

@@ -16,33 +16,33 @@ use crate::systems::SystemError;
 
 const GREEN: Rgb<u8> = Rgb([0, 170, 0]);
 const RED: Rgb<u8> = Rgb([220, 0, 0]);
-const SCALE: u32 = 2;
 
 /// A column of the picture: its title and the map it shows (none: the bare canvas).
-type Column<'a> = (&'a str, Option<(MapKind, &'a [Prediction])>);
+type Column<'a> = (&'a str, Option<(MapKind, &'a [(Canvas, Prediction)])>);
 
 /// The canvas with `map` laid over it in red (strength = the map's value).
 fn overlay(canvas: &RgbImage, map: Option<&Array2<f32>>) -> RgbImage {
     RgbImage::from_fn(canvas.width(), canvas.height(), |x, y| {
-        let g = f32::from(canvas.get_pixel(x, y)[0]);
+        let [r, g, b] = canvas.get_pixel(x, y).0.map(f32::from);
+        let g = 0.299 * r + 0.587 * g + 0.114 * b;
         let m = map.map_or(0.0, |m| m[[y as usize, x as usize]].clamp(0.0, 1.0)) * 0.7;
         let mix = |target: f32| (g * (1.0 - m) + target * m) as u8;
         Rgb([mix(255.0), mix(0.0), mix(0.0)])
     })
 }
 
-fn paste_scaled(out: &mut RgbImage, img: &RgbImage, x0: u32, y0: u32) {
+fn paste_scaled(out: &mut RgbImage, img: &RgbImage, x0: u32, y0: u32, scale: u32) {
     for (x, y, p) in img.enumerate_pixels() {
-        for dy in 0..SCALE {
-            for dx in 0..SCALE {
-                out.put_pixel(x0 + x * SCALE + dx, y0 + y * SCALE + dy, *p);
+        for dy in 0..scale {
+            for dx in 0..scale {
+                out.put_pixel(x0 + x * scale + dx, y0 + y * scale + dy, *p);
             }
         }
     }
 }
 
-fn draw_box(out: &mut RgbImage, b: &PixelBox, x0: u32, y0: u32, colour: Rgb<u8>) {
-    let s = i64::from(SCALE);
+fn draw_box(out: &mut RgbImage, b: &PixelBox, x0: u32, y0: u32, scale: u32, colour: Rgb<u8>) {
+    let s = i64::from(scale);
     frame(
         out,
         i64::from(x0) + b.x1 * s,
@@ -54,24 +54,23 @@ fn draw_box(out: &mut RgbImage, b: &PixelBox, x0: u32, y0: u32, colour: Rgb<u8>)
     );
 }
 
-/// Writes `rows` test canvases, one per row: the canvas with its ground-truth box (green),
-/// then the CAM, SPA and SOS maps of the top-1 class as heat maps with their boxes (red) at
-/// the thresholds chosen on the validation canvases. `first` are the predictions of the
-/// CAM / SPA network, `sos` those of the SOS network (if one was trained).
+/// Writes one test image per row: the image with its ground-truth box (green), then the
+/// CAM, SPA and SOS maps of the top-1 class as heat maps with their boxes (red) at the
+/// chosen thresholds. `first` are the images and predictions of the CAM / SPA network, `sos`
+/// those of the SOS network (if one was trained), for the same images.
 pub fn write_localisation_picture(
     path: &Path,
-    canvases: &[Canvas],
-    first: &[Prediction],
-    sos: Option<&[Prediction]>,
+    first: &[(Canvas, Prediction)],
+    sos: Option<&[(Canvas, Prediction)]>,
     thresholds: &BTreeMap<MapKind, f32>,
-    rows: usize,
 ) -> Result<(), SystemError> {
-    let rows = rows.min(canvases.len());
+    let rows = first.len();
     if rows == 0 {
         return Ok(());
     }
-    let side = canvases[0].image.width();
-    let cell = side * SCALE + 6;
+    let side = first[0].0.image.width();
+    let scale = if side < 128 { 2 } else { 1 };
+    let cell = side * scale + 6;
     let header = text_height(2) + 8;
     let columns: Vec<Column<'_>> = {
         let mut c = vec![
@@ -99,26 +98,25 @@ pub fn write_localisation_picture(
             Rgb([0; 3]),
         );
     }
-    // Canvases spread over the set (consecutive ones often share a class).
-    let stride = (canvases.len() / rows).max(1);
-    for (row, i) in (0..rows).map(|r| (r, r * stride)).collect::<Vec<_>>() {
-        let c = &canvases[i];
+    for (row, (c, _)) in first.iter().enumerate() {
         let y0 = header + cell * row as u32 + 3;
         let out_size = [c.image.height() as usize, c.image.width() as usize];
         for (j, (_, map)) in columns.iter().enumerate() {
             let x0 = cell * j as u32 + 3;
             match map {
                 None => {
-                    paste_scaled(&mut out, &c.image, x0, y0);
-                    draw_box(&mut out, &c.gt_box, x0, y0, GREEN);
+                    paste_scaled(&mut out, &c.image, x0, y0, scale);
+                    draw_box(&mut out, &c.gt_box, x0, y0, scale, GREEN);
                 }
                 Some((kind, predictions)) => {
-                    let p = &predictions[i];
+                    let Some((_, p)) = predictions.get(row) else {
+                        continue;
+                    };
                     let m = full_map(*kind, p, p.top5[0], out_size);
-                    paste_scaled(&mut out, &overlay(&c.image, m.as_ref()), x0, y0);
-                    draw_box(&mut out, &c.gt_box, x0, y0, GREEN);
+                    paste_scaled(&mut out, &overlay(&c.image, m.as_ref()), x0, y0, scale);
+                    draw_box(&mut out, &c.gt_box, x0, y0, scale, GREEN);
                     if let (Some(m), Some(t)) = (&m, thresholds.get(kind)) {
-                        draw_box(&mut out, &union_box(m.view(), *t), x0, y0, RED);
+                        draw_box(&mut out, &union_box(m.view(), *t), x0, y0, scale, RED);
                     }
                     if p.top5[0] != c.label {
                         // A wrong class: a red corner mark.

@@ -5,6 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
+mod common;
+
 use burn::module::Module;
 use clap::Parser;
 use image::{Rgb, RgbImage};
@@ -490,6 +492,88 @@ fn a_tiny_cub_run_trains_from_imagenet_weights_and_its_ra_rule_ends_it() {
     assert_eq!(report.setup["thresholds_chosen_on"], "test");
     assert_eq!(report.setup["test_images"], 6);
     assert!(run_dir.join("localisation.png").is_file());
+
+    // `metron localize` on two of the test images with the run's last checkpoint.
+    let ck = run_dir.join("sos_sa_v3/checkpoints/last.ckpt");
+    let images = [
+        root.join("images/000/test_0.jpg"),
+        root.join("images/002/test_1.jpg"),
+    ];
+    let out = dir.path().join("boxes.json");
+    let picture = dir.path().join("maps.png");
+    let localize = |extra: &[&str], out: &Path| {
+        let mut argv = vec![
+            "localize",
+            "--checkpoint",
+            ck.to_str().unwrap(),
+            "--image",
+            images[0].to_str().unwrap(),
+            images[1].to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ];
+        argv.extend(extra);
+        common::metron(&argv)
+    };
+    let o = localize(&["--picture", picture.to_str().unwrap()], &out);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let boxes: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let items = boxes.as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    for item in items {
+        let (w, h) = (
+            item["width"].as_i64().unwrap(),
+            item["height"].as_i64().unwrap(),
+        );
+        // Three classes: all of them, best first, probabilities summing to 1.
+        let top: Vec<f64> = item["top5"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["probability"].as_f64().unwrap())
+            .collect();
+        assert_eq!(top.len(), 3);
+        assert!(top.windows(2).all(|p| p[0] >= p[1]));
+        assert!((top.iter().sum::<f64>() - 1.0).abs() < 1e-4);
+        for (map, row) in [("cam", "cam"), ("spa", "spa"), ("sos", "sos_sa_v3")] {
+            let b = &item["boxes"][map];
+            // The threshold the run chose for this map.
+            let t = b["threshold"].as_f64().unwrap();
+            assert!(
+                (t - report.rows[row].threshold.unwrap()).abs() < 1e-6,
+                "{map}"
+            );
+            let [x1, y1, x2, y2] = [0, 1, 2, 3].map(|i| b["box"][i].as_i64().unwrap());
+            assert!(
+                0 <= x1 && x1 <= x2 && x2 < w && 0 <= y1 && y1 <= y2 && y2 < h,
+                "{b}"
+            );
+        }
+    }
+    assert!(image::open(&picture).unwrap().width() >= 3 * 32);
+    // An existing output is kept unless --force; at threshold 0 every map covers the image.
+    let o = localize(&[], &out);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("--force"));
+    let whole = dir.path().join("whole.json");
+    let o = localize(&["--threshold", "0"], &whole);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let boxes: Value = serde_json::from_str(&std::fs::read_to_string(&whole).unwrap()).unwrap();
+    for item in boxes.as_array().unwrap() {
+        let (w, h) = (
+            item["width"].as_i64().unwrap(),
+            item["height"].as_i64().unwrap(),
+        );
+        for map in ["cam", "spa", "sos"] {
+            assert_eq!(
+                item["boxes"][map]["box"],
+                serde_json::json!([0, 0, w - 1, h - 1]),
+                "{map}"
+            );
+        }
+    }
+    let o = localize(&["--threshold", "1.5", "--force"], &whole);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("--threshold"));
 }
 
 #[test]

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use metron::cli::{Cli, CliError, Command, datasets, embed, eval, knn, polar, synth};
+use metron::cli::{Cli, CliError, Command, datasets, embed, eval, knn, localize, polar, synth};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -13,6 +13,7 @@ fn main() -> ExitCode {
         Command::Embed(args) => embed::run_embed(args),
         Command::Search(args) => embed::run_search(args),
         Command::Polar(args) => polar::run(args),
+        Command::Localize(args) => localize::run(args),
     };
     match result {
         Ok(text) => {

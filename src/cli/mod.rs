@@ -7,6 +7,7 @@ pub mod datasets;
 pub mod embed;
 pub mod eval;
 pub mod knn;
+pub mod localize;
 mod output;
 pub mod polar;
 pub mod progress;
@@ -43,6 +44,9 @@ pub enum Command {
     Search(embed::SearchArgs),
     /// Polar-transform a folder of aerial images into panoramas (CVUSA/CVACT polar files).
     Polar(polar::PolarArgs),
+    /// Classify and localise one's own images with a trained WGOL checkpoint (boxes.json,
+    /// and a picture of the maps).
+    Localize(localize::LocalizeArgs),
 }
 
 /// What a subcommand can fail with; the binary prints it as one line and exits non-zero.

@@ -191,7 +191,7 @@ fn top5_of(scores: &[f32]) -> Vec<usize> {
 /// The network's predictions for a batch of images (`[B, 3, H, W]`); with `crops`
 /// (`[10 B, 3, h, w]`, image-major) the class scores are the mean softmax over each image's
 /// ten crops, as the original's TenCrop classification.
-fn predict_batch(
+pub(crate) fn predict_batch(
     net: &WgolNet,
     inputs: &ImageBatch,
     crops: Option<&ImageBatch>,

@@ -113,7 +113,7 @@ pub struct LoadedImage {
 }
 
 /// `Resize((side, side))` as the training pipeline does it (anti-aliased bilinear).
-fn resized(img: &RgbImage, side: u32) -> RgbImage {
+pub(crate) fn resized(img: &RgbImage, side: u32) -> RgbImage {
     let resize = Transform::Resize { size: [side, side] };
     resize.apply(img.clone(), &mut metron_core::rng_from_seed(0))
 }

@@ -10,6 +10,7 @@
 pub mod canvas;
 mod evaluate;
 mod images;
+mod localize;
 mod model;
 mod picture;
 mod recipe;
@@ -20,6 +21,10 @@ pub use evaluate::{
     counts_of_boxes, evaluate_set, flat_metrics, full_map, picture_indices, predict, sweep,
 };
 pub use images::{EvalImages, ImageSizes, LoadedImage, TrainImages, image_batch, read_rgb};
+pub use localize::{
+    ClassScore, ImageLocalization, MapBox, box_in_image, chosen_thresholds, load_wgol_checkpoint,
+    localize,
+};
 pub use model::{
     CanvasBatch, CanvasSource, IMAGENET_MEAN, IMAGENET_STD, WgolModel, WgolModelConfig,
     canvas_pixels,

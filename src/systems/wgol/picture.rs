@@ -57,12 +57,14 @@ fn draw_box(out: &mut RgbImage, b: &PixelBox, x0: u32, y0: u32, scale: u32, colo
 /// Writes one test image per row: the image with its ground-truth box (green), then the
 /// CAM, SPA and SOS maps of the top-1 class as heat maps with their boxes (red) at the
 /// chosen thresholds. `first` are the images and predictions of the CAM / SPA network, `sos`
-/// those of the SOS network (if one was trained), for the same images.
+/// those of the SOS network (if one was trained), for the same images. Without `truth` (a
+/// user's own images) no ground-truth box or wrong-class mark is drawn.
 pub fn write_localisation_picture(
     path: &Path,
     first: &[(Canvas, Prediction)],
     sos: Option<&[(Canvas, Prediction)]>,
     thresholds: &BTreeMap<MapKind, f32>,
+    truth: bool,
 ) -> Result<(), SystemError> {
     let rows = first.len();
     if rows == 0 {
@@ -106,7 +108,9 @@ pub fn write_localisation_picture(
             match map {
                 None => {
                     paste_scaled(&mut out, &c.image, x0, y0, scale);
-                    draw_box(&mut out, &c.gt_box, x0, y0, scale, GREEN);
+                    if truth {
+                        draw_box(&mut out, &c.gt_box, x0, y0, scale, GREEN);
+                    }
                 }
                 Some((kind, predictions)) => {
                     let Some((_, p)) = predictions.get(row) else {
@@ -114,11 +118,13 @@ pub fn write_localisation_picture(
                     };
                     let m = full_map(*kind, p, p.top5[0], out_size);
                     paste_scaled(&mut out, &overlay(&c.image, m.as_ref()), x0, y0, scale);
-                    draw_box(&mut out, &c.gt_box, x0, y0, scale, GREEN);
+                    if truth {
+                        draw_box(&mut out, &c.gt_box, x0, y0, scale, GREEN);
+                    }
                     if let (Some(m), Some(t)) = (&m, thresholds.get(kind)) {
                         draw_box(&mut out, &union_box(m.view(), *t), x0, y0, scale, RED);
                     }
-                    if p.top5[0] != c.label {
+                    if truth && p.top5[0] != c.label {
                         // A wrong class: a red corner mark.
                         fill_rect(&mut out, i64::from(x0), i64::from(y0), 8, 8, RED);
                     }

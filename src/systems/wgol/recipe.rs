@@ -18,8 +18,8 @@ use metron_datasets::LoadBatch;
 use metron_localization::{LocalizationCounts, PixelBox, WgolMode};
 use metron_samplers::ShuffleSampler;
 use metron_train::{
-    GroupWarmupStage, LossTriggeredDecay, LrSchedule, OptimizerSetting, ParamGroupSetting, RunDir,
-    Trainer, TrainerConfig, write_curves,
+    GroupWarmupStage, LossTriggeredDecay, LrSchedule, OptimizerSetting, ParamGroupSetting,
+    PipelineSpec, RunDir, Trainer, TrainerConfig, write_curves,
 };
 
 use super::canvas::{CanvasConfig, CanvasGlyphs, fixed_canvases, render_canvas};
@@ -28,7 +28,7 @@ use super::evaluate::{
     picture_indices,
 };
 use super::images::{EvalImages, ImageSizes, TrainImages};
-use super::model::{CanvasSource, WgolModelConfig};
+use super::model::{CanvasSource, IMAGENET_MEAN, IMAGENET_STD, WgolModelConfig};
 use super::picture::write_localisation_picture;
 use super::weights::{load_imagenet_vgg16, load_original_checkpoint};
 use crate::systems::SystemError;
@@ -1107,6 +1107,12 @@ pub fn run(args: &WgolArgs) -> Result<WgolOutcome, SystemError> {
             );
         }
         let mut trainer = Trainer::new(trainer_config, sub_run.clone());
+        // What `metron localize` resizes a user's images to.
+        trainer.eval_pipeline = Some(PipelineSpec::resize(
+            [data.side, data.side],
+            IMAGENET_MEAN,
+            IMAGENET_STD,
+        ));
         trainer.quiet = quiet;
         trainer.stop_after = args.run.stop_after;
         let outcome = trainer.fit(
@@ -1199,6 +1205,7 @@ pub fn run(args: &WgolArgs) -> Result<WgolOutcome, SystemError> {
         &first_pass.kept,
         sos_kept,
         &thresholds,
+        true,
     )?;
     let mut setup = data.setup.clone();
     let extra = json!({

@@ -76,7 +76,7 @@ pub fn write_localisation_picture(
     let header = text_height(2) + 8;
     let columns: Vec<Column<'_>> = {
         let mut c = vec![
-            ("canvas", None),
+            (if truth { "canvas" } else { "image" }, None),
             ("CAM", Some((MapKind::Cam, first))),
             ("SPA", Some((MapKind::Spa, first))),
         ];

@@ -3,13 +3,18 @@
 //! `cargo bench --bench knn -- knn_self` runs the two sizes of the README table (N = 50,000 x
 //! d = 512 and N = 200,000 x d = 128, top 10; about 15 minutes on 2 cores);
 //! `cargo bench --bench knn -- knn_small` runs a 10,000 x 128 case and a block-size sweep in a
-//! few minutes, for tuning. Criterion's filter picks the group; no filter runs everything.
+//! few minutes, for tuning; `cargo bench --bench knn -- knn_shards` shows how a sharded search
+//! scales over the cores (20,000 x 256, top 10: one shard on one core, two shards on a core
+//! each at once, as two processes would run, and the unsharded search on every core).
+//! Criterion's filter picks the group; no filter runs everything.
 //! Peak memory is not measurable from inside criterion: see benches/compare/run.sh.
 
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use metron_metrics::{Blocking, KnnOptions, Similarity, knn_self};
+use metron_metrics::{
+    Blocking, KnnOptions, NoProgress, ShardRunner, Similarity, knn_self, knn_sharded,
+};
 use ndarray::Array2;
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
@@ -71,6 +76,30 @@ fn blocking_sweep(c: &mut Criterion) {
     group.finish();
 }
 
+fn shards(c: &mut Criterion) {
+    let (n, d, k) = (20_000, 256, 10);
+    let x = unit_vectors(n, d, 3);
+    let opts = KnnOptions::new(Similarity::InnerProduct);
+    let mut group = c.benchmark_group("knn_shards");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(n as u64));
+    for (name, shards, runner) in [
+        ("1 shard, 1 core", 1, ShardRunner::CpuPools(1)),
+        ("2 shards, 1 core each", 2, ShardRunner::CpuPools(1)),
+        ("2 shards, one after another", 2, ShardRunner::Sequential),
+    ] {
+        group.bench_with_input(BenchmarkId::new(name, format!("{n}x{d}")), &x, |b, x| {
+            b.iter(|| knn_sharded(x.view(), None, k, shards, &runner, &opts, &NoProgress).unwrap())
+        });
+    }
+    group.bench_with_input(
+        BenchmarkId::new("unsharded, every core", format!("{n}x{d}")),
+        &x,
+        |b, x| b.iter(|| knn_self(x.view(), k, &opts).unwrap()),
+    );
+    group.finish();
+}
+
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     // Inputs are generated only for groups the filter selects: the big ones take seconds.
@@ -89,6 +118,9 @@ fn main() {
     }
     if wanted("knn_small_blocking") {
         blocking_sweep(&mut c);
+    }
+    if wanted("knn_shards") {
+        shards(&mut c);
     }
     if wanted("knn_self") {
         self_knn(&mut c, "knn_self", 50_000, 512, 10);

@@ -8,6 +8,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Eval(args) => eval::run(args),
         Command::Knn(args) => knn::run(args),
+        Command::KnnMerge(args) => knn::run_merge(args),
         Command::Synth(args) => synth::run(args),
         Command::Datasets(args) => datasets::run(args),
         Command::Embed(args) => embed::run_embed(args),

@@ -32,8 +32,11 @@ pub enum Command {
     /// Evaluate embeddings: Recall@K, P@1, R-precision, MAP@R, NMI/AMI from an exact kNN;
     /// `--cross-view`: ground against aerial embeddings as SAIG (CVUSA/CVACT, VIGOR).
     Eval(eval::EvalArgs),
-    /// Exact k nearest neighbours of every embedding, in bounded memory.
+    /// Exact k nearest neighbours of every embedding, in bounded memory (`--shards N`, or one
+    /// shard per process with `--shard I/N`).
     Knn(knn::KnnArgs),
+    /// Merge the parts of a sharded `metron knn --shard I/N` search into the exact top k.
+    KnnMerge(knn::KnnMergeArgs),
     /// Write a synthetic labelled embedding set (for trying `eval` and for benchmarks).
     Synth(synth::SynthArgs),
     /// The dataset registry: `list`, and `check NAME` (counts and every image decoded).

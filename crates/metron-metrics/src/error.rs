@@ -25,6 +25,10 @@ pub enum Error {
     #[error("K must be at least 1")]
     KZero,
 
+    /// A sharded search whose shards do not fit together (count, overlap, query sets).
+    #[error("sharded search: {0}")]
+    Shards(String),
+
     /// Query and gallery embeddings have different numbers of columns.
     #[error("query embeddings have dimension {query} but gallery embeddings have {gallery}")]
     DimensionMismatch {

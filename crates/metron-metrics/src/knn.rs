@@ -76,7 +76,8 @@ impl<T: Copy> Neighbors<T> {
 pub(crate) struct TopK<T> {
     k: usize,
     rows: Range<usize>,
-    same_set: bool,
+    /// Self-retrieval: gallery column `j` is query row `j + offset`, never its own neighbour.
+    exclude_offset: Option<usize>,
     /// `[rows.len(), k]`, sorted by descending score within a row; unfilled slots hold -inf.
     scores: Vec<T>,
     indices: Vec<usize>,
@@ -85,11 +86,16 @@ pub(crate) struct TopK<T> {
 
 impl<T: Real> TopK<T> {
     pub(crate) fn new(k: usize, rows: Range<usize>, same_set: bool) -> Self {
+        Self::excluding(k, rows, same_set.then_some(0))
+    }
+
+    /// Keeps the best `k` of `rows`, skipping gallery column `j` for query `j + offset`.
+    pub(crate) fn excluding(k: usize, rows: Range<usize>, exclude_offset: Option<usize>) -> Self {
         let n = rows.len();
         TopK {
             k,
             rows,
-            same_set,
+            exclude_offset,
             scores: vec![T::NEG_INFINITY; n * k],
             indices: vec![usize::MAX; n * k],
             filled: vec![0; n],
@@ -145,7 +151,7 @@ impl<T: Real> TileVisitor<T> for TopK<T> {
                 }
                 for (c, &v) in chunk.iter().enumerate() {
                     let j = cols.start + c0 * CHUNK + c;
-                    if self.same_set && j == qi {
+                    if self.exclude_offset.is_some_and(|o| j + o == qi) {
                         continue;
                     }
                     self.insert(lr, v, j);
@@ -156,12 +162,17 @@ impl<T: Real> TileVisitor<T> for TopK<T> {
 }
 
 impl<T: Real> TopK<T> {
+    /// The first query row of the block.
+    pub(crate) fn first_row(&self) -> usize {
+        self.rows.start
+    }
+
     pub(crate) fn into_parts(self) -> (Vec<T>, Vec<usize>) {
         (self.scores, self.indices)
     }
 }
 
-fn check_k(k: usize, available: usize) -> Result<()> {
+pub(crate) fn check_k(k: usize, available: usize) -> Result<()> {
     if k == 0 {
         return Err(Error::KZero);
     }

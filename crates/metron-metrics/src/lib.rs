@@ -26,6 +26,7 @@ mod positive_rank;
 mod real;
 mod retrieval;
 mod scan;
+mod shards;
 mod similarity;
 
 pub use clustering::{PairwiseScores, ami, nmi, pairwise_scores};
@@ -41,4 +42,5 @@ pub use positive_rank::{PositiveRanks, positive_ranks};
 pub use real::Real;
 pub use retrieval::{RPrecisionScores, r_precision_scores, recall_at_k, relevant_counts};
 pub use scan::{Blocking, Compute, NoProgress, Progress, TileVisitor};
+pub use shards::{ShardNeighbors, ShardRunner, knn_shard, knn_sharded, merge_shards, shard_ranges};
 pub use similarity::Similarity;

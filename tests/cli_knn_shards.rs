@@ -193,3 +193,32 @@ fn parts_of_different_searches_do_not_merge() {
     ]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("--shard takes I/N"));
 }
+
+#[test]
+fn a_sharded_eval_prints_the_same_report() {
+    let dir = tempfile::tempdir().unwrap();
+    // 3,000 rows: three shards of whole 1024-row gallery blocks.
+    let e = dir.path().join("e.npy");
+    let l = dir.path().join("l.npy");
+    metron_core::write_npy(&e, &embeddings(3000, 8, 7).mapv(|v| v as f32).view()).unwrap();
+    let labels = ndarray::Array1::from_iter((0..3000).map(|i| (i % 50) as i64));
+    metron_core::write_npy(&l, &labels.view()).unwrap();
+    let eval = |extra: &[&str]| {
+        let mut a = vec![
+            "eval",
+            "--embeddings",
+            s(&e),
+            "--labels",
+            s(&l),
+            "--json",
+            "--no-clustering",
+        ];
+        a.extend(extra);
+        let out = metron(&a);
+        ok(out.clone());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let one = eval(&[]);
+    assert!(one.contains("recall_at_1"), "{one}");
+    assert_eq!(eval(&["--shards", "3"]), one);
+}

@@ -73,6 +73,10 @@ pub struct EvalArgs {
     /// Skip k-means, NMI and AMI.
     #[arg(long)]
     pub no_clustering: bool,
+    /// Search the gallery in this many shards of whole 1024-row blocks, merged exactly (the
+    /// same report; see `metron knn --shards`).
+    #[arg(long, default_value_t = 1)]
+    pub shards: usize,
     /// Seed of the k-means behind NMI and AMI.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -164,6 +168,7 @@ pub fn evaluate(args: &EvalArgs) -> Result<RetrievalReport, CliError> {
         compute,
         clustering_seed: (!args.no_clustering).then_some(args.seed),
         full_map: args.map,
+        shards: args.shards,
         ..Default::default()
     };
     let bar = Bar::new(query.nrows(), "kNN", args.quiet || args.json);

@@ -33,6 +33,9 @@ pub struct RetrievalConfig {
     /// query sets are evaluated in chunks of queries, so memory stays bounded however large
     /// R is (a class of 100 000 items), at one more gallery pass per chunk.
     pub max_neighbors: usize,
+    /// Search the gallery in this many shards of whole gallery blocks, merged exactly
+    /// ([`crate::knn_sharded`]): the same report as one search (default 1).
+    pub shards: usize,
 }
 
 impl Default for RetrievalConfig {
@@ -45,6 +48,7 @@ impl Default for RetrievalConfig {
             clustering_seed: Some(0),
             full_map: false,
             max_neighbors: 1 << 22,
+            shards: 1,
         }
     }
 }
@@ -164,7 +168,18 @@ pub fn evaluate_retrieval<T: Real>(
     for start in (0..nq).step_by(chunk) {
         let rows = start..(start + chunk).min(nq);
         let labels = &query_labels[rows.clone()];
-        let neighbors = if rows.len() == nq {
+        let neighbors = if config.shards > 1 {
+            crate::shards::sharded_chunk(
+                query.slice(ndarray::s![rows.clone(), ..]),
+                start,
+                gallery_view,
+                same_set,
+                depth,
+                config.shards,
+                &options,
+                progress,
+            )?
+        } else if rows.len() == nq {
             knn_with_engine(&engine, depth, &options, progress)?
         } else {
             chunk_neighbors(

@@ -76,8 +76,9 @@ impl<T: Copy> Neighbors<T> {
 pub(crate) struct TopK<T> {
     k: usize,
     rows: Range<usize>,
-    /// Self-retrieval: gallery column `j` is query row `j + offset`, never its own neighbour.
-    exclude_offset: Option<usize>,
+    /// Self-retrieval: gallery column `j + g` is query row `i + q` for `Some((g, q))`, never its
+    /// own neighbour.
+    exclude_offset: Option<(usize, usize)>,
     /// `[rows.len(), k]`, sorted by descending score within a row; unfilled slots hold -inf.
     scores: Vec<T>,
     indices: Vec<usize>,
@@ -86,11 +87,16 @@ pub(crate) struct TopK<T> {
 
 impl<T: Real> TopK<T> {
     pub(crate) fn new(k: usize, rows: Range<usize>, same_set: bool) -> Self {
-        Self::excluding(k, rows, same_set.then_some(0))
+        Self::excluding(k, rows, same_set.then_some((0, 0)))
     }
 
-    /// Keeps the best `k` of `rows`, skipping gallery column `j` for query `j + offset`.
-    pub(crate) fn excluding(k: usize, rows: Range<usize>, exclude_offset: Option<usize>) -> Self {
+    /// Keeps the best `k` of `rows`, skipping gallery column `j` for query `i` when
+    /// `j + g == i + q` with `exclude_offset = Some((g, q))`.
+    pub(crate) fn excluding(
+        k: usize,
+        rows: Range<usize>,
+        exclude_offset: Option<(usize, usize)>,
+    ) -> Self {
         let n = rows.len();
         TopK {
             k,
@@ -151,7 +157,7 @@ impl<T: Real> TileVisitor<T> for TopK<T> {
                 }
                 for (c, &v) in chunk.iter().enumerate() {
                     let j = cols.start + c0 * CHUNK + c;
-                    if self.exclude_offset.is_some_and(|o| j + o == qi) {
+                    if self.exclude_offset.is_some_and(|(g, q)| j + g == qi + q) {
                         continue;
                     }
                     self.insert(lr, v, j);

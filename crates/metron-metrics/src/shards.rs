@@ -78,7 +78,25 @@ pub fn knn_shard<T: Real>(
     options: &KnnOptions,
     progress: &dyn Progress,
 ) -> Result<ShardNeighbors<T>> {
-    let full = gallery.unwrap_or(query);
+    match gallery {
+        Some(g) => knn_shard_of(query, 0, g, false, rows, k, options, progress),
+        None => knn_shard_of(query, 0, query, true, rows, k, options, progress),
+    }
+}
+
+/// [`knn_shard`] for queries that are rows `query_offset..` of a set: with `self_retrieval`,
+/// `gallery` is that whole set and query row `i` skips gallery row `query_offset + i`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn knn_shard_of<T: Real>(
+    query: ArrayView2<'_, T>,
+    query_offset: usize,
+    full: ArrayView2<'_, T>,
+    self_retrieval: bool,
+    rows: Range<usize>,
+    k: usize,
+    options: &KnnOptions,
+    progress: &dyn Progress,
+) -> Result<ShardNeighbors<T>> {
     if rows.is_empty() || rows.end > full.nrows() {
         return Err(Error::Shards(format!(
             "shard rows {rows:?} are not inside the gallery's {} rows",
@@ -89,7 +107,7 @@ pub fn knn_shard<T: Real>(
     let shard = full.slice(s![rows.clone(), ..]);
     let engine = ScoreEngine::new(query, shard, options.similarity, false)?;
     let k_shard = k.min(rows.len());
-    let exclude = gallery.is_none().then_some(rows.start);
+    let exclude = self_retrieval.then_some((rows.start, query_offset));
     let blocks = engine.scan(&options.compute, options.blocking, progress, |r| {
         TopK::excluding(k_shard, r, exclude)
     })?;
@@ -265,6 +283,37 @@ pub fn knn_sharded<T: Real>(
         }),
     };
     let parts = parts.into_iter().collect::<Result<Vec<_>>>()?;
+    merge_shards(&parts, k)
+}
+
+/// The exact top `k` for queries `query` (rows `query_offset..` of `full` in self-retrieval)
+/// over `full` split into `shards`, searched one after another.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn sharded_chunk<T: Real>(
+    query: ArrayView2<'_, T>,
+    query_offset: usize,
+    full: ArrayView2<'_, T>,
+    self_retrieval: bool,
+    k: usize,
+    shards: usize,
+    options: &KnnOptions,
+    progress: &dyn Progress,
+) -> Result<Neighbors<T>> {
+    let parts = shard_ranges(full.nrows(), shards, options.blocking.block_gallery)?
+        .into_iter()
+        .map(|r| {
+            knn_shard_of(
+                query,
+                query_offset,
+                full,
+                self_retrieval,
+                r,
+                k,
+                options,
+                progress,
+            )
+        })
+        .collect::<Result<Vec<_>>>()?;
     merge_shards(&parts, k)
 }
 

@@ -141,3 +141,45 @@ fn shards_that_do_not_fit_are_errors() {
         })
     ));
 }
+
+#[test]
+fn a_sharded_evaluation_reports_the_same_numbers() {
+    use metron_metrics::{RetrievalConfig, evaluate_retrieval};
+    let x = data(90, 6, 5);
+    let labels: Vec<i64> = (0..90).map(|i| (i % 4) as i64).collect();
+    let g = data(61, 6, 6);
+    let gl: Vec<i64> = (0..61).map(|i| (i % 4) as i64).collect();
+    for similarity in [Similarity::Cosine, Similarity::SquaredL2] {
+        let one = RetrievalConfig {
+            similarity,
+            clustering_seed: None,
+            blocking: Blocking {
+                block_queries: 16,
+                block_gallery: 8,
+            },
+            ..Default::default()
+        };
+        // Unchunked, and chunks of 7 queries (R = 22 in self-retrieval; chunks sum in another
+        // order, so each is compared with the unsharded run of the same chunks).
+        for max_neighbors in [1 << 22, 7 * 22] {
+            let one = RetrievalConfig {
+                max_neighbors,
+                ..one.clone()
+            };
+            for shards in [2, 3, 7] {
+                let sharded = RetrievalConfig {
+                    shards,
+                    ..one.clone()
+                };
+                let a = evaluate_retrieval(x.view(), &labels, None, &one, &NoProgress).unwrap();
+                let b = evaluate_retrieval(x.view(), &labels, None, &sharded, &NoProgress).unwrap();
+                assert_eq!(a, b, "{similarity:?} self, {shards} shards");
+                let gallery = Some((g.view(), gl.as_slice()));
+                let a = evaluate_retrieval(x.view(), &labels, gallery, &one, &NoProgress).unwrap();
+                let b =
+                    evaluate_retrieval(x.view(), &labels, gallery, &sharded, &NoProgress).unwrap();
+                assert_eq!(a, b, "{similarity:?} gallery, {shards} shards");
+            }
+        }
+    }
+}

@@ -4,8 +4,10 @@
 #
 #     bash benches/compare/run.sh            # N=50000 D=512 K=10; N=200000 D=128 bash ... too
 #
-# Needs a Python with faiss-cpu and numpy (PYTHON=/path/to/python to choose it;
-# `pip install faiss-cpu numpy`). Both sides use all cores (THREADS, default nproc).
+# Needs a Python with faiss-cpu, numpy and threadpoolctl (PYTHON=/path/to/python to choose it;
+# `pip install faiss-cpu numpy threadpoolctl`). Both sides use all cores (THREADS, default
+# nproc). Each side prints its kernel path: metron the gemm crate's instruction set and its
+# share of the measured FMA peak, faiss its OpenBLAS's architecture.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 N=${N:-50000}
@@ -24,8 +26,15 @@ trap 'rm -rf "$data"' EXIT
 target/release/metron synth --out "$data" --n "$N" --dim "$D" --classes "$N" --noise 0 --seed 1 >/dev/null
 # GNU time's %M is the peak RSS in KiB.
 metron_line=$(RAYON_NUM_THREADS=$THREADS /usr/bin/time -f 'peak_kib=%M' \
-  target/release/metron knn --embeddings "$data/embeddings.npy" --k "$K" --quiet 2>&1)
+  target/release/metron knn --embeddings "$data/embeddings.npy" --k "$K" --quiet --peak 2>&1)
 faiss_line=$("$PYTHON" benches/compare/knn_faiss.py "$data/embeddings.npy" --k "$K" --threads "$THREADS")
+# faiss-cpu's bundled OpenBLAS falls back to generic kernels on CPUs it does not know; compare
+# with its AVX-512 kernels then, and say so.
+if [[ $faiss_line == *Prescott* ]] && grep -q avx512f /proc/cpuinfo && [[ -z ${OPENBLAS_CORETYPE:-} ]]; then
+  echo "faiss (its OpenBLAS's own choice): $faiss_line"
+  faiss_line=$(OPENBLAS_CORETYPE=SkylakeX "$PYTHON" benches/compare/knn_faiss.py "$data/embeddings.npy" --k "$K" --threads "$THREADS")
+  faiss_line="$faiss_line (OPENBLAS_CORETYPE=SkylakeX)"
+fi
 echo "metron: $metron_line" | tr '\n' ' '; echo
 echo "$faiss_line"
 m=$(echo "$metron_line" | sed -n 's/.*: \([0-9.]*\) s .*/\1/p')

@@ -61,6 +61,11 @@ pub struct KnnArgs {
     /// shard.json) that `metron knn-merge` combines with the others.
     #[arg(long, value_name = "I/N", requires = "out")]
     pub shard: Option<String>,
+    /// Also report the search's arithmetic rate against the cores' peak: the GEMM's
+    /// instruction set, and the f32 FMA rate of the scan's threads measured with a
+    /// register-resident loop (about 1 s more).
+    #[arg(long)]
+    pub peak: bool,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -198,6 +203,40 @@ fn write_neighbors<T: Real + NpyElement>(out: &Path, nn: &Neighbors<T>) -> Resul
     Ok(())
 }
 
+/// `; 165 GFLOP/s, 52% of the 320 GFLOP/s f32 FMA peak of 2 threads (gemm on avx512f)`: the
+/// scan computes every query x gallery dot product (the self pairs too), 2 d operations each.
+fn peak_report(
+    query: &metron_core::Embeddings,
+    gallery: Option<&metron_core::Embeddings>,
+    secs: f64,
+    device: &str,
+) -> String {
+    let dims = |e: &metron_core::Embeddings| match e {
+        metron_core::Embeddings::F32(a) => a.dim(),
+        metron_core::Embeddings::F64(a) => a.dim(),
+    };
+    let (nq, d) = dims(query);
+    let ng = gallery.map_or(nq, |g| dims(g).0);
+    let gflops = 2.0 * nq as f64 * ng as f64 * d as f64 / secs / 1e9;
+    if device != "cpu" && device != "flex" {
+        return format!("; {gflops:.0} GFLOP/s on {device}");
+    }
+    let threads = metron_metrics::scan_threads();
+    match metron_metrics::fma_peak(threads, 0.5) {
+        Some(p) => format!(
+            "; {gflops:.0} GFLOP/s, {:.0}% of the {:.0} GFLOP/s f32 FMA peak of {threads} \
+             threads (gemm on {})",
+            100.0 * gflops / p.gflops,
+            p.gflops,
+            p.isa
+        ),
+        None => format!(
+            "; {gflops:.0} GFLOP/s (gemm on {}; no FMA peak measurable)",
+            metron_metrics::gemm_isa()
+        ),
+    }
+}
+
 fn write_part<T: Real + NpyElement>(
     out: &Path,
     part: &ShardNeighbors<T>,
@@ -246,7 +285,7 @@ pub fn run(args: &KnnArgs) -> Result<String, CliError> {
     let start = std::time::Instant::now();
     let nq = in_common_precision(&query, gallery.as_ref(), Search { args, options })?;
     let secs = start.elapsed().as_secs_f64();
-    Ok(format!(
+    let mut line = format!(
         "{nq} queries, top {} by {similarity}: {secs:.2} s ({:.0} queries/s){}",
         args.k,
         nq as f64 / secs,
@@ -254,7 +293,11 @@ pub fn run(args: &KnnArgs) -> Result<String, CliError> {
             .as_ref()
             .map(|o| format!(", written to {}", o.display()))
             .unwrap_or_default()
-    ))
+    );
+    if args.peak {
+        line.push_str(&peak_report(&query, gallery.as_ref(), secs, &args.device));
+    }
+    Ok(line)
 }
 
 /// Arguments of `metron knn-merge`: the parts of a sharded search and where the merged

@@ -22,6 +22,7 @@ mod evaluate;
 mod gemm_kernel;
 mod kmeans;
 mod knn;
+mod peak;
 mod positive_rank;
 mod real;
 mod retrieval;
@@ -38,7 +39,13 @@ pub use error::{Error, Result};
 pub use evaluate::{RetrievalConfig, RetrievalReport, evaluate_retrieval};
 pub use kmeans::{KMEANS_PP_LIMIT, KMeansConfig, KMeansResult, kmeans};
 pub use knn::{KnnOptions, Neighbors, knn, knn_self, knn_with_progress};
+pub use peak::{FmaPeak, fma_peak, gemm_isa};
 pub use positive_rank::{PositiveRanks, positive_ranks};
+
+/// Threads the CPU kNN scan runs on (rayon's global pool: `RAYON_NUM_THREADS`, else every core).
+pub fn scan_threads() -> usize {
+    rayon::current_num_threads()
+}
 pub use real::Real;
 pub use retrieval::{RPrecisionScores, r_precision_scores, recall_at_k, relevant_counts};
 pub use scan::{Blocking, Compute, NoProgress, Progress, TileVisitor};

@@ -222,3 +222,26 @@ fn a_sharded_eval_prints_the_same_report() {
     assert!(one.contains("recall_at_1"), "{one}");
     assert_eq!(eval(&["--shards", "3"]), one);
 }
+
+#[test]
+fn knn_peak_names_the_kernel_path_and_the_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = dir.path().join("e.npy");
+    metron_core::write_npy(&e, &embeddings(300, 16, 9).mapv(|v| v as f32).view()).unwrap();
+    let out = metron(&[
+        "knn",
+        "--embeddings",
+        s(&e),
+        "--k",
+        "3",
+        "--quiet",
+        "--peak",
+    ]);
+    ok(out.clone());
+    let line = String::from_utf8(out.stdout).unwrap();
+    // The rate is printed, with the instruction set the GEMM ran on (timings are not tested).
+    assert!(
+        line.contains("GFLOP/s") && line.contains("gemm on"),
+        "{line}"
+    );
+}

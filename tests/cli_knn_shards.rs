@@ -181,6 +181,38 @@ fn parts_of_different_searches_do_not_merge() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("another search"));
+    // A shard.json naming a shard outside its search, or a NaN score, is refused (exit 2).
+    let json = a.join("shard.json");
+    let text = std::fs::read_to_string(&json).unwrap();
+    std::fs::write(&json, text.replace("\"shard\": 0", "\"shard\": 5")).unwrap();
+    let out = metron(&[
+        "knn-merge",
+        "--parts",
+        s(&a),
+        "--out",
+        s(&dir.path().join("m2")),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("shard 5 of 2"));
+    let c = part(0, "4");
+    let scores = metron_core::read_npy_f64(c.join("scores.npy")).unwrap();
+    let mut scores = scores.into_dimensionality::<ndarray::Ix2>().unwrap();
+    scores[[3, 1]] = f64::NAN;
+    metron_core::write_npy(c.join("scores.npy"), &scores.mapv(|v| v as f32).view()).unwrap();
+    let out = metron(&[
+        "knn-merge",
+        "--parts",
+        s(&c),
+        s(&b),
+        "--out",
+        s(&dir.path().join("m3")),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("non-finite"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // --shard needs --out, and I < N.
     let out = metron(&[
         "knn",

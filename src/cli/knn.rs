@@ -332,6 +332,15 @@ fn read_part(dir: &Path) -> Result<(ShardInfo, ShardNeighbors<f64>), CliError> {
         )
     })?;
     let info: ShardInfo = serde_json::from_str(&text).map_err(|e| part_error(&json_path, e))?;
+    if info.shard >= info.shards || info.rows[0] > info.rows[1] {
+        return Err(part_error(
+            &json_path,
+            format!(
+                "shard {} of {} with rows {:?} is not a part of a search",
+                info.shard, info.shards, info.rows
+            ),
+        ));
+    }
     let idx = metron_core::read_npy_i64(dir.join("indices.npy"))?;
     let values = metron_core::read_npy_f64(dir.join("values.npy"))?;
     let scores = metron_core::read_npy_f64(dir.join("scores.npy"))?;

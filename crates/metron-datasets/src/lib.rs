@@ -35,7 +35,7 @@ pub use inaturalist::{
 };
 pub use loader::{
     Batch, BatchLoader, GeneratedImages, ImageBatch, ImageBatches, ImageSource, InMemoryImages,
-    LoadBatch, Loader, LoaderConfig, MakeImage, augmentation_seed, decode_batch,
+    LoadBatch, Loader, LoaderConfig, MakeImage, augmentation_seed, decode_batch, load_rgb,
 };
 pub use mat::{MAX_INFLATED, MatArray, MatData, MatFile, parse_mat, read_mat};
 pub use omniglot::read_omniglot;

@@ -120,7 +120,8 @@ pub trait ImageSource: Send + Sync + 'static {
     fn name(&self, index: usize) -> PathBuf;
 }
 
-fn load_rgb(path: &Path) -> Result<RgbImage> {
+/// Decodes the image file `path` as 8-bit RGB; unreadable or corrupt files are errors naming it.
+pub fn load_rgb(path: &Path) -> Result<RgbImage> {
     let bytes = std::fs::read(path).map_err(|e| DatasetError::io(path, e))?;
     let img = image::load_from_memory(&bytes).map_err(|e| DatasetError::Image {
         path: path.to_path_buf(),

@@ -116,7 +116,7 @@ pub(crate) fn knn_shard_of<T: Real>(
     let mut scores = Vec::with_capacity(nq * k_shard);
     let mut values = Vec::with_capacity(nq * k_shard);
     for block in blocks {
-        let start = block_start(&block);
+        let start = block.first_row();
         let (sc, idx) = block.into_parts();
         for (r, (srow, irow)) in sc
             .chunks_exact(k_shard)
@@ -142,10 +142,6 @@ pub(crate) fn knn_shard_of<T: Real>(
         scores,
         values,
     })
-}
-
-fn block_start<T: Real>(b: &TopK<T>) -> usize {
-    b.first_row()
 }
 
 /// Merges shard results into the exact top `k` of their union: higher score first, the lower
@@ -190,9 +186,16 @@ pub fn merge_shards<T: Real>(shards: &[ShardNeighbors<T>], k: usize) -> Result<N
                 .zip(&s.scores[row.clone()])
                 .zip(&s.values[row])
             {
-                if j != usize::MAX {
-                    pool.push((score, j, value));
+                if j == usize::MAX {
+                    continue;
                 }
+                if !score.is_finite() {
+                    return Err(Error::Shards(format!(
+                        "shard {:?}: query {q} has a non-finite score for gallery row {j}",
+                        s.rows
+                    )));
+                }
+                pool.push((score, j, value));
             }
         }
         if pool.len() < k {
@@ -203,7 +206,7 @@ pub fn merge_shards<T: Real>(shards: &[ShardNeighbors<T>], k: usize) -> Result<N
         }
         pool.sort_by(|a, b| {
             b.0.partial_cmp(&a.0)
-                .expect("finite scores")
+                .unwrap_or(std::cmp::Ordering::Equal)
                 .then(a.1.cmp(&b.1))
         });
         for &(_, j, v) in &pool[..k] {

@@ -123,6 +123,10 @@ fn shards_that_do_not_fit_are_errors() {
         merge_shards(&[a], 6),
         Err(Error::KTooLarge { k: 6, available: 5 })
     ));
+    // A part read back from a file with a NaN score is refused, not sorted.
+    let mut bad = knn_shard(x.view(), None, 0..10, 3, &options, &NoProgress).unwrap();
+    bad.scores[4] = f32::NAN;
+    assert!(matches!(merge_shards(&[bad], 3), Err(Error::Shards(_))));
     // K larger than the whole gallery is refused before any shard runs.
     let err = knn_sharded(
         x.view(),

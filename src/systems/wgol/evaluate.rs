@@ -253,27 +253,6 @@ pub(crate) fn predict_batch(
         .collect()
 }
 
-/// The network's predictions for every canvas of `source`, `batch_size` at a time.
-pub fn predict(
-    net: &WgolNet,
-    source: &CanvasSource,
-    batch_size: usize,
-    device: &Device,
-    bar: Option<&Bar>,
-) -> metron_train::Result<Vec<Prediction>> {
-    let n = source.len();
-    let mut out = Vec::with_capacity(n);
-    for start in (0..n).step_by(batch_size.max(1)) {
-        let idx: Vec<usize> = (start..(start + batch_size.max(1)).min(n)).collect();
-        let batch = source.load(&idx, &vec![0; idx.len()])?;
-        out.extend(predict_batch(net, &batch.images, None, batch_size, device));
-        if let Some(bar) = bar {
-            bar.inc(idx.len());
-        }
-    }
-    Ok(out)
-}
-
 /// The `kind` map of `class` at canvas size `out` (values in [0, 1]; thresholded as they
 /// are), or `None` when the network has no such map.
 pub fn full_map(
@@ -336,20 +315,6 @@ fn sweep_add(
         .ok()?;
     }
     Some(())
-}
-
-/// Counts for every threshold of `kind`'s boxes over `predictions` and their `truths`.
-pub fn sweep(
-    kind: MapKind,
-    predictions: &[Prediction],
-    truths: &[Truth],
-    thresholds: &[f32],
-) -> Option<Vec<LocalizationCounts>> {
-    let mut counts = vec![LocalizationCounts::default(); thresholds.len()];
-    for (i, (p, t)) in predictions.iter().zip(truths).enumerate() {
-        sweep_add(kind, i, p, t, thresholds, &mut counts)?;
-    }
-    Some(counts)
 }
 
 /// Counts of one box rule for every image (the baselines: a box that ignores the network,

@@ -4,14 +4,13 @@
 //! the same way, floored and clipped) and, for classification, the ten `crop` windows of the
 //! `resize x resize` image (TenCrop, softmax per crop, averaged).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
 use metron_datasets::{
-    DatasetError, ImageBatch, ImageBatches, LoadBatch, Pipeline, Sample, Transform, ten_crop,
+    ImageBatch, ImageBatches, LoadBatch, Pipeline, Sample, Transform, load_rgb, ten_crop,
 };
 use metron_localization::PixelBox;
 
@@ -118,19 +117,6 @@ pub(crate) fn resized(img: &RgbImage, side: u32) -> RgbImage {
     resize.apply(img.clone(), &mut metron_core::rng_from_seed(0))
 }
 
-/// Decodes `path` as RGB; unreadable or corrupt files are errors naming it.
-pub fn read_rgb(path: &std::path::Path) -> metron_datasets::Result<RgbImage> {
-    let bytes = std::fs::read(path).map_err(|source| DatasetError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let img = image::load_from_memory(&bytes).map_err(|e| DatasetError::Image {
-        path: path.to_path_buf(),
-        why: e.to_string(),
-    })?;
-    Ok(img.to_rgb8())
-}
-
 impl EvalImages {
     /// Test images.
     pub fn len(&self) -> usize {
@@ -145,7 +131,7 @@ impl EvalImages {
     /// Image `i` prepared for the network; a file that cannot be decoded is an error naming it.
     pub fn load(&self, i: usize) -> metron_datasets::Result<LoadedImage> {
         let sample = &self.samples[i];
-        let img = read_rgb(&sample.path)?;
+        let img = load_rgb(&sample.path)?;
         let (w, h) = img.dimensions();
         let loc = self.sizes.loc;
         let boxes = self.boxes[i]
@@ -165,11 +151,6 @@ impl EvalImages {
             boxes,
             crops,
         })
-    }
-
-    /// The path of image `i`.
-    pub fn path(&self, i: usize) -> &PathBuf {
-        &self.samples[i].path
     }
 }
 

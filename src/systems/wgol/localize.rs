@@ -14,7 +14,7 @@ use metron_train::{Bar, TrainState, read_checkpoint};
 
 use super::canvas::Canvas;
 use super::evaluate::{MapKind, Prediction, full_map, predict_batch};
-use super::images::{image_batch, read_rgb, resized};
+use super::images::{image_batch, resized};
 use super::model::{WgolModel, WgolModelConfig};
 use crate::systems::SystemError;
 
@@ -133,7 +133,7 @@ pub fn localize(
     let mut results = Vec::with_capacity(paths.len());
     let mut shown = Vec::with_capacity(paths.len());
     for path in paths {
-        let img = read_rgb(path)?;
+        let img = metron_datasets::load_rgb(path)?;
         let (w, h) = img.dimensions();
         let resized = resized(&img, side);
         let batch = image_batch(&[&resized], vec![0]);

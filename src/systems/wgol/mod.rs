@@ -18,9 +18,9 @@ mod weights;
 
 pub use evaluate::{
     LocalizationEvaluation, LocalizationSet, MapKind, MapResult, Prediction, SetOutcome, Truth,
-    counts_of_boxes, evaluate_set, flat_metrics, full_map, picture_indices, predict, sweep,
+    counts_of_boxes, evaluate_set, flat_metrics, full_map, picture_indices,
 };
-pub use images::{EvalImages, ImageSizes, LoadedImage, TrainImages, image_batch, read_rgb};
+pub use images::{EvalImages, ImageSizes, LoadedImage, TrainImages, image_batch};
 pub use localize::{
     ClassScore, ImageLocalization, MapBox, box_in_image, chosen_thresholds, load_wgol_checkpoint,
     localize,

@@ -1065,9 +1065,8 @@ pub fn run(args: &WgolArgs) -> Result<WgolOutcome, SystemError> {
             metron_core::seeded_init(&device, split_seed(config.trainer.seed, i as u64), || {
                 model_config.init(&device)
             })?;
-        if i == 0 && sub_run.last_checkpoint().is_file() {
-            // Resuming: the checkpoint's weights replace the starting ones.
-        } else if i == 0 {
+        // A resumed network's checkpoint replaces the starting weights anyway.
+        if i == 0 && !sub_run.last_checkpoint().is_file() {
             match &config.init {
                 WgolInit::Scratch => {}
                 WgolInit::Imagenet(path) => {

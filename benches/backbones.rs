@@ -1,8 +1,8 @@
 //! ResNet-50 at batch 16, 224 x 224, on the CPU backend (Burn flex): inference forward, and
 //! forward + backward in training mode (autodiff, batch statistics).
 //!
-//! `cargo bench --bench backbones`; `benches/compare/backbones_torch.py` times PyTorch eager
-//! on the same shapes for the README's ratio.
+//! `cargo bench --bench backbones` for criterion's statistics; `scripts/bench.sh` times every
+//! backbone family beside PyTorch eager (`docs/benchmarks.md`).
 
 use std::time::Duration;
 

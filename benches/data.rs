@@ -3,51 +3,32 @@
 //! loader's background prefetch.
 //!
 //! `cargo bench --bench data` writes 512 JPEGs (500 x 375, CUB-like) to `target/bench-data/jpeg`
-//! once; `benches/compare/data_torchvision.py` reads the same files with torchvision's
-//! DataLoader at the same worker count for the README's ratio.
+//! once; `scripts/bench.sh` times the same pipeline beside torchvision's DataLoader at the same
+//! worker count (`docs/benchmarks.md`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
-use image::{Rgb, RgbImage};
 use metron_datasets::{BatchLoader, LoaderConfig, Pipeline, Sample, Transform};
 
 const IMAGES: usize = 512;
-const BATCH: usize = 64;
-
-/// Smooth colour fields with some texture, so the JPEGs are of ordinary size.
-fn write_images(dir: &Path) -> Vec<Sample> {
-    std::fs::create_dir_all(dir).expect("bench data directory");
-    (0..IMAGES)
-        .map(|i| {
-            let path: PathBuf = dir.join(format!("{i:04}.jpg"));
-            if !path.is_file() {
-                let k = i as u32;
-                RgbImage::from_fn(500, 375, |x, y| {
-                    let t = ((x * 7 + y * 13 + k * 31) % 64) as u8;
-                    Rgb([
-                        ((x + k) % 256) as u8 / 2 + t,
-                        ((y * 2 + k) % 256) as u8 / 2 + t,
-                        ((x + y + 3 * k) % 256) as u8 / 2,
-                    ])
-                })
-                .save(&path)
-                .expect("write a bench JPEG");
-            }
-            Sample {
-                path,
-                label: i % 32,
-                bbox: None,
-            }
-        })
-        .collect()
-}
+const BATCH: usize = metron_bench::DATA_BATCH;
 
 fn main() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-data/jpeg");
-    let samples = Arc::new(write_images(&dir));
+    let samples: Vec<Sample> = metron_bench::write_jpegs(&dir, IMAGES)
+        .expect("write the bench JPEGs")
+        .into_iter()
+        .enumerate()
+        .map(|(i, path)| Sample {
+            path,
+            label: i % 32,
+            bbox: None,
+        })
+        .collect();
+    let samples = Arc::new(samples);
     let pipeline = Arc::new(Pipeline::new(vec![
         Transform::random_resized_crop([224, 224]),
         Transform::HorizontalFlip { p: 0.5 },

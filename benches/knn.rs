@@ -7,7 +7,8 @@
 //! scales over the cores (20,000 x 256, top 10: one shard on one core, two shards on a core
 //! each at once, as two processes would run, and the unsharded search on every core).
 //! Criterion's filter picks the group; no filter runs everything.
-//! Peak memory is not measurable from inside criterion: see benches/compare/run.sh.
+//! Peak memory is not measurable from inside criterion: `scripts/bench.sh` reports it beside
+//! faiss's (`docs/benchmarks.md`).
 
 use std::time::Duration;
 

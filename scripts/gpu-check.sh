@@ -98,8 +98,11 @@ step bench_backbones \
 step bench_knn_small \
   cargo bench --features "$features" --bench knn -- knn_small "${criterion_flags[@]}"
 
-step torch_backbones_cuda \
-  python benches/compare/backbones_torch.py --device cuda --threads 16 --reps 10
+for mode in infer train; do
+  step "torch_resnet50_${mode}_cuda" \
+    python benches/compare/peer.py --job backbone --peer torch --model resnet50 --mode "$mode" \
+      --batch 16 --device cuda --threads 16 --reps 10
+done
 
 mkdir -p "$out/criterion"
 for group in resnet50_b16_224 knn_small knn_small_blocking; do

@@ -19,6 +19,7 @@
 
 #![warn(missing_docs)]
 
+mod bar_chart;
 mod colour;
 mod draw;
 mod error;
@@ -29,6 +30,7 @@ mod png;
 mod size;
 mod ticks;
 
+pub use bar_chart::{Bar, BarChart, render_bar_chart, save_bar_chart};
 pub use colour::Palette;
 pub use draw::{fill_rect, frame};
 pub use error::{Result, VizError};

@@ -14,6 +14,7 @@ Command line
     --threads T   torch.set_num_threads(T), faiss.omp_set_num_threads(T) and, for the data job,
                   DataLoader num_workers = T (default: os.cpu_count())
     --reps R      timed repetitions (default 3), after --warmup W untimed ones (default 1)
+    --min-seconds S   and warm up, then time, for at least S seconds each (default 0)
 
 Jobs (the timed region of one repetition after the colon):
 
@@ -41,8 +42,8 @@ Jobs (the timed region of one repetition after the colon):
               persistent across epochs. Timed: one full epoch.
 
 Output: the last stdout line is one JSON object
-    {"job", "peer", "variant", "times_s": [one per timed rep], "base_rss_mb" (VmRSS right
-     before the first warm-up rep), "peak_rss_mb" (VmHWM at the end), "after_rss_mb" (VmRSS
+    {"job", "peer", "variant", "times_s": [one per timed rep], "base_rss_mb" (VmRSS after
+     the warm-up), "peak_rss_mb" (VmHWM at the end), "after_rss_mb" (VmRSS
      after the last rep and gc.collect()), "kernel" (the BLAS, CPU dispatch, attention or
      JPEG decoder path),
      "versions": {"python", and each of torch, torchvision, timm, faiss,
@@ -102,17 +103,25 @@ def proc_status_mb(field):
     return None
 
 
-def measure(step, warmup, reps):
-    """Runs `step` warmup + reps times: the timed seconds and the RSS around them.
+def measure(step, warmup, reps, min_seconds=0.0):
+    """Runs `step` untimed, then timed: the timed seconds and the RSS around them.
+
+    Warm-up runs at least `warmup` repetitions and, with `min_seconds`, until that much time
+    has passed; the timed part likewise at least `reps` repetitions and until `min_seconds` of
+    them (both capped at 1000), so millisecond jobs reach their steady state as second-long
+    ones do. metron's side (`metron-bench job`) follows the same rule.
 
     after_rss is read here, while the job still holds its model or data, so it shows what the
     repetitions left behind rather than what is left once everything is freed.
     """
-    base_rss = proc_status_mb("VmRSS")
-    for _ in range(warmup):
+    start, done = time.perf_counter(), 0
+    while done < warmup or (time.perf_counter() - start < min_seconds and done < 1000):
         step()
+        done += 1
+    # After the warm-up, as metron's side: what the first steps grew is part of the base.
+    base_rss = proc_status_mb("VmRSS")
     times = []
-    for _ in range(reps):
+    while len(times) < reps or (sum(times) < min_seconds and len(times) < 1000):
         start = time.perf_counter()
         step()
         times.append(time.perf_counter() - start)
@@ -199,7 +208,7 @@ def job_knn(args, ap):
         keep = np.where(own.any(axis=1, keepdims=True), ~own, first_k)
         return idx[keep].reshape(n, k)
 
-    measured = measure(step, args.warmup, args.reps)
+    measured = measure(step, args.warmup, args.reps, args.min_seconds)
     return {
         "variant": f"faiss {faiss.__version__} {index_type.__name__}",
         **measured,
@@ -342,7 +351,7 @@ def job_loss(args, ap):
         x = base.clone().requires_grad_(True)
         f(x).backward()
 
-    measured = measure(step, args.warmup, args.reps)
+    measured = measure(step, args.warmup, args.reps, args.min_seconds)
     return {
         "variant": variant,
         **measured,
@@ -511,7 +520,7 @@ def job_backbone(args, ap):
             with torch.no_grad():
                 features(x).sum().item()
 
-    measured = measure(step, args.warmup, args.reps)
+    measured = measure(step, args.warmup, args.reps, args.min_seconds)
     kernel = torch_cpu_kernel()
     if fused is not None:
         kernel += ("; attention: fused F.scaled_dot_product_attention" if fused
@@ -575,7 +584,7 @@ def job_data(args, ap):
         for images, _ in loader:
             pass
 
-    measured = measure(step, args.warmup, args.reps)
+    measured = measure(step, args.warmup, args.reps, args.min_seconds)
     # Persistent workers would otherwise be shut down at exit, after the JSON line.
     if loader._iterator is not None:
         loader._iterator._shutdown_workers()
@@ -600,6 +609,8 @@ def parse_args():
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--min-seconds", type=float, default=0.0,
+                    help="warm up and time for at least this long (beyond --warmup / --reps)")
     knn = ap.add_argument_group("knn")
     knn.add_argument("--data", help="float32 [N, d] .npy")
     knn.add_argument("--k", type=int, default=10)

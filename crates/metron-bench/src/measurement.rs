@@ -18,7 +18,7 @@ pub struct Measurement {
     pub variant: String,
     /// Seconds of each timed repetition, after the warm-up ones.
     pub times_s: Vec<f64>,
-    /// Resident memory right before the first repetition (inputs and model built), MiB.
+    /// Resident memory after the warm-up, right before the first timed repetition, MiB.
     pub base_rss_mb: f64,
     /// The process's peak resident memory (`VmHWM`), MiB.
     pub peak_rss_mb: f64,

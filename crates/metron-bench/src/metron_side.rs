@@ -24,8 +24,14 @@ use crate::{BenchError, Result};
 /// Samples per class in the loss batches (Smooth-AP's and CGD's samplers draw 4).
 pub const PER_CLASS: usize = 4;
 
-/// Runs `job` `warmup` times untimed, then `reps` times timed, and reports it.
-pub fn run_job(job: &Job, reps: usize, warmup: usize) -> Result<Measurement> {
+/// Most repetitions of either phase that `min_seconds` can add.
+const MAX_REPS: usize = 1000;
+
+/// Runs `job` untimed at least `warmup` times, then timed at least `reps` times, and reports
+/// it. With `min_seconds`, each phase also goes on until it has lasted that long (at most
+/// [`MAX_REPS`] repetitions), so millisecond jobs reach their steady state as second-long
+/// ones do; `peer.py --min-seconds` follows the same rule.
+pub fn run_job(job: &Job, reps: usize, warmup: usize, min_seconds: f64) -> Result<Measurement> {
     let mut versions = BTreeMap::new();
     versions.insert("metron".to_string(), env!("CARGO_PKG_VERSION").to_string());
     versions.insert("burn".to_string(), "0.22".to_string());
@@ -76,12 +82,18 @@ pub fn run_job(job: &Job, reps: usize, warmup: usize) -> Result<Measurement> {
             cgd_step(binary.clone()),
         ),
     };
-    for _ in 0..warmup {
+    let start = Instant::now();
+    let mut done = 0;
+    while done < warmup || (start.elapsed().as_secs_f64() < min_seconds && done < MAX_REPS) {
         step()?;
+        done += 1;
     }
+    // After the warm-up: Burn materialises parameters at their first use, and both sides'
+    // allocators keep what the first steps grew.
     let base = rss();
-    let mut times = Vec::with_capacity(reps);
-    for _ in 0..reps {
+    let mut times: Vec<f64> = Vec::with_capacity(reps);
+    while times.len() < reps || (times.iter().sum::<f64>() < min_seconds && times.len() < MAX_REPS)
+    {
         let t = Instant::now();
         step()?;
         times.push(t.elapsed().as_secs_f64());

@@ -58,6 +58,8 @@ pub struct PlannedJob {
     pub warmup: usize,
     /// Whether the peers run too (scaling and memory sweeps of metron alone skip them).
     pub with_peers: bool,
+    /// Each process warms up, then times, for at least this long (beyond `warmup` / `reps`).
+    pub min_seconds: f64,
 }
 
 /// Every job the suite runs, in order.
@@ -83,6 +85,9 @@ impl Plan {
             jpegs: None,
         };
         let push = |plan: &mut Plan, job: Job, section: Section, with_peers: bool| {
+            // Millisecond jobs need many repetitions to reach their steady state; a second of
+            // warm-up and a second of timing costs the slow ones nothing extra.
+            let min_seconds = if quick { 0.5 } else { 1.0 };
             let (rounds, reps, warmup) = match (&job, section) {
                 // One search is seconds to minutes; its first run is as warm as the others.
                 (Job::Knn { .. }, _) => (rounds, 1, 0),
@@ -97,6 +102,7 @@ impl Plan {
                 reps,
                 warmup,
                 with_peers,
+                min_seconds,
             });
         };
         let knn = |plan: &mut Plan, n: usize, dim: usize, metric: KnnMetric, s: Section| {
@@ -317,6 +323,7 @@ fn run_metron(config: &SuiteConfig, planned: &PlannedJob) -> Result<Measurement>
     cmd.args(["job", "--spec", &spec])
         .args(["--reps", &planned.reps.to_string()])
         .args(["--warmup", &planned.warmup.to_string()])
+        .args(["--min-seconds", &planned.min_seconds.to_string()])
         .env("RAYON_NUM_THREADS", config.threads.to_string());
     run_process(cmd, "metron-bench job")
 }
@@ -328,6 +335,7 @@ fn run_peer(config: &SuiteConfig, planned: &PlannedJob, peer: &Peer) -> Result<M
         .args(["--peer", &peer.peer])
         .args(["--reps", &planned.reps.to_string()])
         .args(["--warmup", &planned.warmup.to_string()])
+        .args(["--min-seconds", &planned.min_seconds.to_string()])
         .args(["--threads", &config.threads.to_string()])
         .args(&peer.args);
     for (k, v) in &peer.env {

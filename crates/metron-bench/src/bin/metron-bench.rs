@@ -66,6 +66,9 @@ enum Command {
         /// Untimed repetitions first.
         #[arg(long, default_value_t = 1)]
         warmup: usize,
+        /// Warm up, then time, for at least this many seconds each (beyond the counts).
+        #[arg(long, default_value_t = 0.0)]
+        min_seconds: f64,
     },
 }
 
@@ -84,13 +87,23 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<ExitCode, BenchError> {
     match command {
-        Command::Job { spec, reps, warmup } => {
+        Command::Job {
+            spec,
+            reps,
+            warmup,
+            min_seconds,
+        } => {
             let job: Job = serde_json::from_str(&spec)
                 .map_err(|e| BenchError::Usage(format!("--spec is not a job: {e}")))?;
             if reps == 0 {
                 return Err(BenchError::Usage("--reps must be at least 1".into()));
             }
-            let m = run_job(&job, reps, warmup)?;
+            if !(min_seconds.is_finite() && min_seconds >= 0.0) {
+                return Err(BenchError::Usage(format!(
+                    "--min-seconds must be a non-negative number, got {min_seconds}"
+                )));
+            }
+            let m = run_job(&job, reps, warmup, min_seconds)?;
             println!("{}", serde_json::to_string(&m).expect("plain values"));
             Ok(ExitCode::SUCCESS)
         }

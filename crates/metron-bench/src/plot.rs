@@ -70,7 +70,7 @@ pub fn scaling_plots(report: &Report, path: &Path) -> Result<()> {
         };
         let peer_name = knn[0].peers.first().map_or("peer".to_string(), short_peer);
         plots.push(
-            LinePlot::new("exact kNN: time vs N^2 d", "N^2 d (10^12)", "seconds")
+            LinePlot::new("exact kNN: time vs N*N*d", "N*N*d / 1e12", "seconds")
                 .with_series(Series::new(
                     "metron",
                     side_points(&knn, &work, &median, false),

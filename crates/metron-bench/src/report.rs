@@ -132,7 +132,8 @@ impl Regression {
 }
 
 /// metron's jobs that are more than `tolerance` (a fraction) slower than in `previous`, by job
-/// key. Reports from another CPU or thread count are not compared: `Err` says why.
+/// key, and slower beyond both runs' noise: the fastest repetition now is slower than the
+/// slowest one then. Reports from another CPU or thread count are not compared: `Err` says why.
 pub fn regressions(
     previous: &Report,
     current: &Report,
@@ -145,23 +146,25 @@ pub fn regressions(
             p.cpu, p.threads, c.cpu, c.threads
         ));
     }
-    let before: BTreeMap<String, f64> = previous
+    let before: BTreeMap<String, Spread> = previous
         .results
         .iter()
-        .filter_map(|r| Some((r.job.key(), r.metron.median()?)))
+        .filter_map(|r| Some((r.job.key(), r.metron.seconds?)))
         .collect();
     Ok(current
         .results
         .iter()
         .filter_map(|r| {
             let key = r.job.key();
-            let previous_s = *before.get(&key)?;
-            let current_s = r.metron.median()?;
-            (current_s > previous_s * (1.0 + tolerance)).then_some(Regression {
-                key,
-                previous_s,
-                current_s,
-            })
+            let then = *before.get(&key)?;
+            let now = r.metron.seconds?;
+            (now.median > then.median * (1.0 + tolerance) && now.min > then.max).then_some(
+                Regression {
+                    key,
+                    previous_s: then.median,
+                    current_s: now.median,
+                },
+            )
         })
         .collect())
 }
@@ -393,14 +396,24 @@ impl Report {
                 let _ = writeln!(
                     md,
                     "No job of metron's is more than 15 % slower than in the previous report \
-                     (commit `{}`, {}; jobs matched by name and size).\n",
+                     (commit `{}`, {}; jobs matched by name and size; flagged when the median is \
+                     15 % slower and every repetition slower than every one then).\n",
                     previous.machine.commit, previous.machine.date
                 );
             }
             Ok(list) => {
+                let peaks = match (previous.machine.peak_gflops, self.machine.peak_gflops) {
+                    (Some(a), Some(b)) => format!(
+                        "; the FMA peak measured {b:.0} GFLOP/s now against {a:.0} then, so \
+                         part of a slowdown can be the machine"
+                    ),
+                    _ => String::new(),
+                };
                 let _ = writeln!(
                     md,
-                    "**Slower by more than 15 %** than in the previous report (commit `{}`):\n",
+                    "**Slower by more than 15 %** than in the previous report (commit `{}`), \
+                     every repetition now slower than every one then{peaks}. Rerun a flagged \
+                     job alone with `--filter` to tell a regression from noise:\n",
                     previous.machine.commit
                 );
                 for r in list {
@@ -618,5 +631,85 @@ fn seconds(s: f64) -> String {
         format!("{:.1} ms", s * 1e3)
     } else {
         format!("{s:.2} s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::LossName;
+
+    fn report(cpu: &str, spread: (f64, f64, f64)) -> Report {
+        let (median, min, max) = spread;
+        let side = SideResult::new("metron", Vec::new(), None);
+        Report {
+            mode: "quick".into(),
+            machine: Machine {
+                cpu: cpu.into(),
+                threads: 2,
+                avx512: true,
+                peak_gflops: Some(300.0),
+                gemm_isa: "avx512f".into(),
+                rustc: "rustc".into(),
+                commit: "abc".into(),
+                date: "2026-12-07".into(),
+            },
+            results: vec![JobResult {
+                job: Job::Loss {
+                    loss: LossName::Ntxent,
+                    n: 384,
+                    dim: 512,
+                },
+                section: Section::Main,
+                metron: SideResult {
+                    seconds: Some(Spread {
+                        median,
+                        min,
+                        max,
+                        count: 4,
+                    }),
+                    ..side
+                },
+                peers: Vec::new(),
+            }],
+        }
+    }
+
+    #[test]
+    fn flags_only_slowdowns_beyond_the_tolerance_and_both_ranges() {
+        let then = report("x", (1.0, 0.9, 1.3));
+        // 20 % slower, but the ranges overlap: noise, not flagged.
+        assert!(
+            regressions(&then, &report("x", (1.2, 1.1, 1.4)), 0.15)
+                .unwrap()
+                .is_empty()
+        );
+        // 10 % slower with disjoint ranges: within the tolerance.
+        assert!(
+            regressions(&then, &report("x", (1.1, 1.05, 1.2)), 0.15).is_ok_and(|r| r.is_empty())
+        );
+        let flagged = regressions(&then, &report("x", (1.5, 1.4, 1.6)), 0.15).unwrap();
+        assert_eq!(flagged.len(), 1);
+        assert_eq!(flagged[0].key, "loss/ntxent/n384/d512");
+        assert!((flagged[0].slowdown() - 0.5).abs() < 1e-12);
+        assert!(regressions(&then, &report("y", (1.5, 1.4, 1.6)), 0.15).is_err());
+    }
+
+    #[test]
+    fn the_data_block_round_trips_through_the_markdown() {
+        let r = report("x", (1.0, 0.9, 1.3));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.md");
+        std::fs::write(&path, r.markdown(None, ("a.png", "b.png"), "test")).unwrap();
+        assert_eq!(Report::read_markdown(&path).unwrap(), Some(r));
+        assert_eq!(
+            Report::read_markdown(&dir.path().join("none.md")).unwrap(),
+            None
+        );
+        std::fs::write(&path, "# no data\n").unwrap();
+        assert!(matches!(
+            Report::read_markdown(&path),
+            Err(BenchError::Report { .. })
+        ));
     }
 }

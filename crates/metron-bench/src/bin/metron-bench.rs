@@ -55,6 +55,16 @@ enum Command {
         #[arg(long)]
         fail_on_regression: bool,
     },
+    /// Rewrite a report and its charts from its own data block (after a change of format),
+    /// compared with `--previous` when given.
+    Render {
+        /// The report to rewrite.
+        #[arg(long, default_value = "docs/benchmarks.md")]
+        report: PathBuf,
+        /// An earlier report to flag regressions against.
+        #[arg(long)]
+        previous: Option<PathBuf>,
+    },
     /// metron's side of one job: prints one JSON measurement line.
     Job {
         /// The job, as JSON (what the suite passes).
@@ -142,27 +152,12 @@ fn run(command: Command) -> Result<ExitCode, BenchError> {
                 filter,
             };
             let report = run_suite(&config)?;
-            let dir = out.parent().filter(|p| !p.as_os_str().is_empty());
-            if let Some(dir) = dir {
-                std::fs::create_dir_all(dir).map_err(|e| BenchError::io(dir, e))?;
-            }
-            let stem = out
-                .file_stem()
-                .map_or("benchmarks".into(), |s| s.to_string_lossy().to_string());
-            let ratios = format!("{stem}-ratios.png");
-            let scaling = format!("{stem}-scaling.png");
-            let beside = |name: &str| dir.map_or(PathBuf::from(name), |d| d.join(name));
-            ratio_chart(&report, &beside(&ratios))?;
-            scaling_plots(&report, &beside(&scaling))?;
             let command = if quick {
                 "scripts/bench.sh --quick"
             } else {
                 "scripts/bench.sh"
             };
-            let md = report.markdown(previous.as_ref(), (&ratios, &scaling), command);
-            metron_core::atomic_write(&out, md.as_bytes())
-                .map_err(|e| BenchError::Job(format!("{}: {e}", out.display())))?;
-            println!("wrote {}, {} and {}", out.display(), ratios, scaling);
+            write_report(&report, previous.as_ref(), &out, command)?;
             let slower = previous
                 .as_ref()
                 .map(|p| regressions(p, &report, 0.15))
@@ -187,5 +182,49 @@ fn run(command: Command) -> Result<ExitCode, BenchError> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Render { report, previous } => {
+            let current = Report::read_markdown(&report)?
+                .ok_or_else(|| BenchError::Usage(format!("{} does not exist", report.display())))?;
+            let previous =
+                match previous {
+                    Some(p) => Some(Report::read_markdown(&p)?.ok_or_else(|| {
+                        BenchError::Usage(format!("{} does not exist", p.display()))
+                    })?),
+                    None => None,
+                };
+            let command = if current.mode == "quick" {
+                "scripts/bench.sh --quick"
+            } else {
+                "scripts/bench.sh"
+            };
+            write_report(&current, previous.as_ref(), &report, command)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+/// Writes the markdown to `out` and its two charts beside it.
+fn write_report(
+    report: &Report,
+    previous: Option<&Report>,
+    out: &std::path::Path,
+    command: &str,
+) -> Result<(), BenchError> {
+    let dir = out.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(dir) = dir {
+        std::fs::create_dir_all(dir).map_err(|e| BenchError::io(dir, e))?;
+    }
+    let stem = out
+        .file_stem()
+        .map_or("benchmarks".into(), |s| s.to_string_lossy().to_string());
+    let ratios = format!("{stem}-ratios.png");
+    let scaling = format!("{stem}-scaling.png");
+    let beside = |name: &str| dir.map_or(PathBuf::from(name), |d| d.join(name));
+    ratio_chart(report, &beside(&ratios))?;
+    scaling_plots(report, &beside(&scaling))?;
+    let md = report.markdown(previous, (&ratios, &scaling), command);
+    metron_core::atomic_write(out, md.as_bytes())
+        .map_err(|e| BenchError::Job(format!("{}: {e}", out.display())))?;
+    println!("wrote {}, {} and {}", out.display(), ratios, scaling);
+    Ok(())
 }

@@ -27,7 +27,9 @@ pub use error::{BenchError, Result};
 pub use job::{Job, KnnMetric, LossName, Mode, Model, Peer};
 pub use machine::Machine;
 pub use measurement::{Measurement, Rss, rss};
-pub use metron_side::{DATA_BATCH, LossFn, PER_CLASS, loss_fn, run_job, unit_rows, write_jpegs};
+pub use metron_side::{
+    DATA_BATCH, LossFn, PER_CLASS, Step, jpeg_epochs, loss_fn, run_job, unit_rows, write_jpegs,
+};
 pub use plot::{ratio_chart, scaling_plots};
 pub use report::{JobResult, Regression, Report, SideResult, regressions};
 pub use stats::{Spread, linear_fit};

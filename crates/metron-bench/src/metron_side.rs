@@ -73,7 +73,7 @@ pub fn run_job(job: &Job, reps: usize, warmup: usize, min_seconds: f64) -> Resul
             "data",
             "metron-datasets BatchLoader (rayon decode)".into(),
             String::new(),
-            data_step(images)?,
+            jpeg_epochs(images)?,
         ),
         Job::Cgd { binary } => (
             "cgd",
@@ -119,7 +119,8 @@ pub fn run_job(job: &Job, reps: usize, warmup: usize, min_seconds: f64) -> Resul
     })
 }
 
-type Step = Box<dyn FnMut() -> Result<()>>;
+/// One repetition of a job.
+pub type Step = Box<dyn FnMut() -> Result<()>>;
 
 fn knn_step(data: &Path, k: usize, metric: KnnMetric) -> Result<Step> {
     let array = match metron_core::read_embeddings(data) {
@@ -297,7 +298,10 @@ pub fn write_jpegs(dir: &Path, count: usize) -> Result<Vec<PathBuf>> {
 /// Batches of the image pipeline (64 per batch).
 pub const DATA_BATCH: usize = 64;
 
-fn data_step(images: &Path) -> Result<Step> {
+/// One epoch of the image pipeline per call over the JPEGs in `images`: decode, random resized
+/// crop to 224, flip, normalise, in batches of [`DATA_BATCH`] decoded on rayon's pool; each
+/// call is the next epoch (new augmentations).
+pub fn jpeg_epochs(images: &Path) -> Result<Step> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(images)
         .map_err(|e| BenchError::io(images, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))

@@ -147,7 +147,8 @@ impl Plan {
             }
         }
         let images = if quick { 128 } else { 512 };
-        let jpeg_dir = data_dir.join("jpeg");
+        // One folder per count: the job reads every JPEG in it.
+        let jpeg_dir = data_dir.join(format!("jpeg-{images}"));
         plan.jpegs = Some((jpeg_dir.clone(), images));
         let job = Job::Data {
             images: jpeg_dir,

@@ -107,15 +107,18 @@ def measure(step, warmup, reps, min_seconds=0.0):
     """Runs `step` untimed, then timed: the timed seconds and the RSS around them.
 
     Warm-up runs at least `warmup` repetitions and, with `min_seconds`, until that much time
-    has passed; the timed part likewise at least `reps` repetitions and until `min_seconds` of
-    them (both capped at 1000), so millisecond jobs reach their steady state as second-long
-    ones do. metron's side (`metron-bench job`) follows the same rule.
+    has passed (none at all when `warmup` is 0); the timed part likewise at least `reps`
+    repetitions and until `min_seconds` of them (both capped at 1000), so millisecond jobs
+    reach their steady state as second-long ones do. metron's side (`metron-bench job`)
+    follows the same rule.
 
     after_rss is read here, while the job still holds its model or data, so it shows what the
     repetitions left behind rather than what is left once everything is freed.
     """
     start, done = time.perf_counter(), 0
-    while done < warmup or (time.perf_counter() - start < min_seconds and done < 1000):
+    # A job run without warm-up (a whole kNN search) gets none.
+    while done < warmup or (warmup > 0 and time.perf_counter() - start < min_seconds
+                            and done < 1000):
         step()
         done += 1
     # After the warm-up, as metron's side: what the first steps grew is part of the base.

@@ -29,8 +29,8 @@ const MAX_REPS: usize = 1000;
 
 /// Runs `job` untimed at least `warmup` times, then timed at least `reps` times, and reports
 /// it. With `min_seconds`, each phase also goes on until it has lasted that long (at most
-/// [`MAX_REPS`] repetitions), so millisecond jobs reach their steady state as second-long
-/// ones do; `peer.py --min-seconds` follows the same rule.
+/// [`MAX_REPS`] repetitions; no warm-up at all when `warmup` is 0), so millisecond jobs reach
+/// their steady state as second-long ones do; `peer.py --min-seconds` follows the same rule.
 pub fn run_job(job: &Job, reps: usize, warmup: usize, min_seconds: f64) -> Result<Measurement> {
     let mut versions = BTreeMap::new();
     versions.insert("metron".to_string(), env!("CARGO_PKG_VERSION").to_string());
@@ -82,22 +82,7 @@ pub fn run_job(job: &Job, reps: usize, warmup: usize, min_seconds: f64) -> Resul
             cgd_step(binary.clone()),
         ),
     };
-    let start = Instant::now();
-    let mut done = 0;
-    while done < warmup || (start.elapsed().as_secs_f64() < min_seconds && done < MAX_REPS) {
-        step()?;
-        done += 1;
-    }
-    // After the warm-up: Burn materialises parameters at their first use, and both sides'
-    // allocators keep what the first steps grew.
-    let base = rss();
-    let mut times: Vec<f64> = Vec::with_capacity(reps);
-    while times.len() < reps || (times.iter().sum::<f64>() < min_seconds && times.len() < MAX_REPS)
-    {
-        let t = Instant::now();
-        step()?;
-        times.push(t.elapsed().as_secs_f64());
-    }
+    let (times, base) = repeat(&mut step, reps, warmup, min_seconds)?;
     drop(step);
     let end = rss();
     let peak_rss_mb = match job {
@@ -121,6 +106,36 @@ pub fn run_job(job: &Job, reps: usize, warmup: usize, min_seconds: f64) -> Resul
 
 /// One repetition of a job.
 pub type Step = Box<dyn FnMut() -> Result<()>>;
+
+/// Runs `step` untimed, then timed, by the rule of [`run_job`]; returns the timed seconds and
+/// the memory after the warm-up.
+fn repeat(
+    step: &mut Step,
+    reps: usize,
+    warmup: usize,
+    min_seconds: f64,
+) -> Result<(Vec<f64>, crate::measurement::Rss)> {
+    let start = Instant::now();
+    let mut done = 0;
+    // A job planned without warm-up (a whole kNN search, the cgd example) gets none.
+    while done < warmup
+        || (warmup > 0 && start.elapsed().as_secs_f64() < min_seconds && done < MAX_REPS)
+    {
+        step()?;
+        done += 1;
+    }
+    // After the warm-up: Burn materialises parameters at their first use, and both sides'
+    // allocators keep what the first steps grew.
+    let base = rss();
+    let mut times: Vec<f64> = Vec::with_capacity(reps);
+    while times.len() < reps || (times.iter().sum::<f64>() < min_seconds && times.len() < MAX_REPS)
+    {
+        let t = Instant::now();
+        step()?;
+        times.push(t.elapsed().as_secs_f64());
+    }
+    Ok((times, base))
+}
 
 fn knn_step(data: &Path, k: usize, metric: KnnMetric) -> Result<Step> {
     let array = match metron_core::read_embeddings(data) {
@@ -396,4 +411,44 @@ fn children_peak_rss_mb() -> f64 {
 #[cfg(not(unix))]
 fn children_peak_rss_mb() -> f64 {
     0.0
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    use super::*;
+
+    fn counting(sleep_ms: u64) -> (Step, Rc<Cell<usize>>) {
+        let calls = Rc::new(Cell::new(0));
+        let c = calls.clone();
+        let step: Step = Box::new(move || {
+            c.set(c.get() + 1);
+            std::thread::sleep(std::time::Duration::from_millis(sleep_ms));
+            Ok(())
+        });
+        (step, calls)
+    }
+
+    #[test]
+    fn counts_are_minimums_and_min_seconds_extends_both_phases_but_adds_no_warm_up() {
+        // Slow steps: the counts rule, and no warm-up is added where none was asked for.
+        let (mut step, calls) = counting(30);
+        let (times, _) = repeat(&mut step, 1, 0, 0.01).unwrap();
+        assert_eq!((times.len(), calls.get()), (1, 1));
+        // Fast steps: both phases go on for the minimum time.
+        let (mut step, calls) = counting(1);
+        let (times, _) = repeat(&mut step, 2, 1, 0.05).unwrap();
+        assert!(
+            times.len() >= 10 && times.iter().sum::<f64>() >= 0.05,
+            "{times:?}"
+        );
+        let warmups = calls.get() - times.len();
+        assert!(warmups >= 10, "{warmups} warm-up steps");
+        // No minimum time: exactly the counts.
+        let (mut step, calls) = counting(0);
+        let (times, _) = repeat(&mut step, 3, 2, 0.0).unwrap();
+        assert_eq!((times.len(), calls.get()), (3, 5));
+    }
 }

@@ -125,6 +125,10 @@ pub fn scaling_plots(report: &Report, path: &Path) -> Result<()> {
                 .with_series(Series::new(
                     "ViT-B/16 metron",
                     side_points(&vit, &batch_of, &peak, false),
+                ))
+                .with_series(Series::new(
+                    "ViT-B/16 PyTorch",
+                    side_points(&vit, &batch_of, &peak, true),
                 )),
         );
     }

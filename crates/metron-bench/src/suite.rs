@@ -56,7 +56,7 @@ pub struct PlannedJob {
     pub reps: usize,
     /// Untimed repetitions per process before the timed ones.
     pub warmup: usize,
-    /// Whether the peers run too (scaling and memory sweeps of metron alone skip them).
+    /// Whether the peers run too (a job without one, the cgd example, says so here).
     pub with_peers: bool,
     /// Each process warms up, then times, for at least this long (beyond `warmup` / `reps`).
     pub min_seconds: f64,
@@ -187,7 +187,7 @@ impl Plan {
                 batch,
                 input: [224, 224],
             };
-            push(&mut plan, job, Section::Memory, false);
+            push(&mut plan, job, Section::Memory, true);
         }
         plan
     }

@@ -47,8 +47,7 @@ Output: the last stdout line is one JSON object
      after the last rep and gc.collect()), "kernel" (the BLAS, CPU dispatch, attention or
      JPEG decoder path),
      "versions": {"python", and each of torch, torchvision, timm, faiss,
-     pytorch_metric_learning, numpy that the job imported}, "items" (images per epoch for
-     data, else null)}
+     pytorch_metric_learning, numpy that the job imported}}
 with MB = 2^20 bytes. A bad argument or missing input exits with status 2 and a message on
 stderr. Each job imports only what it needs, so one job's libraries do not inflate another's
 RSS or start-up.
@@ -216,7 +215,6 @@ def job_knn(args, ap):
         "variant": f"faiss {faiss.__version__} {index_type.__name__}",
         **measured,
         "kernel": faiss_blas_kernel(),
-        "items": None,
     }
 
 
@@ -359,7 +357,6 @@ def job_loss(args, ap):
         "variant": variant,
         **measured,
         "kernel": torch_cpu_kernel(),
-        "items": None,
     }
 
 
@@ -533,7 +530,6 @@ def job_backbone(args, ap):
                               (", fused attention" if fused else ", unfused attention")),
         **measured,
         "kernel": kernel,
-        "items": None,
     }
 
 
@@ -596,7 +592,6 @@ def job_data(args, ap):
                    f"{workers} worker{'s' if workers != 1 else ''}",
         **measured,
         "kernel": jpeg_decoder(),
-        "items": len(files),
     }
 
 
@@ -660,7 +655,6 @@ def main():
         "after_rss_mb": result["after_rss_mb"],
         "kernel": result["kernel"],
         "versions": versions(),
-        "items": result["items"],
     }
     sys.stdout.flush()
     print(json.dumps(out), flush=True)

@@ -25,6 +25,9 @@ pub enum BenchError {
         /// What is wrong with it.
         message: String,
     },
+    /// metron-core's I/O or device errors (they name their file).
+    #[error(transparent)]
+    Core(#[from] metron_core::Error),
     /// A picture could not be drawn or written.
     #[error("chart: {0}")]
     Chart(#[from] metron_viz::VizError),

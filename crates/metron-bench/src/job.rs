@@ -249,15 +249,6 @@ impl Job {
         }
     }
 
-    /// Items processed per repetition, for a throughput column (images, rows).
-    pub fn items(&self) -> Option<usize> {
-        match self {
-            Job::Data { count, .. } => Some(*count),
-            Job::Backbone { batch, .. } => Some(*batch),
-            _ => None,
-        }
-    }
-
     /// The peers this job is compared with.
     pub fn peers(&self, cpu_has_avx512: bool) -> Vec<Peer> {
         match self {
@@ -266,27 +257,36 @@ impl Job {
                     KnnMetric::Cosine => "faiss IndexFlatIP",
                     KnnMetric::L2 => "faiss IndexFlatL2",
                 };
-                let mut peers = vec![Peer::new("faiss", name)];
+                let mut peers = vec![Peer::new("faiss", name, "faiss")];
                 // faiss-cpu's bundled OpenBLAS may not know the CPU and fall back to generic
                 // kernels; its AVX-512 kernels are the fair comparison, and the
                 // as-installed one is what a user gets.
                 if cpu_has_avx512 {
                     peers.push(
-                        Peer::new("faiss", &format!("{name}, OpenBLAS SkylakeX kernels"))
-                            .with_env("OPENBLAS_CORETYPE", "SkylakeX"),
+                        Peer::new(
+                            "faiss",
+                            &format!("{name}, OpenBLAS SkylakeX kernels"),
+                            "faiss avx512",
+                        )
+                        .with_env("OPENBLAS_CORETYPE", "SkylakeX"),
                     );
                 }
                 peers
             }
             Job::Loss { loss, .. } => vec![
-                Peer::new("pml", &format!("pytorch-metric-learning {}", loss.name())),
                 Peer::new(
-                    "torch",
-                    match loss {
-                        LossName::SmoothAp => "the original Smooth-AP code (PyTorch)",
-                        _ => "plain PyTorch, vectorised",
-                    },
+                    "pml",
+                    &format!("pytorch-metric-learning {}", loss.name()),
+                    "pml",
                 ),
+                match loss {
+                    LossName::SmoothAp => Peer::new(
+                        "torch",
+                        "the original Smooth-AP code (PyTorch)",
+                        "original code",
+                    ),
+                    _ => Peer::new("torch", "plain PyTorch, vectorised", "plain torch"),
+                },
             ],
             Job::Backbone { model, .. } => {
                 let lib = match model {
@@ -294,19 +294,28 @@ impl Job {
                     Model::SaigS => "PyTorch transcription",
                     _ => "torchvision",
                 };
-                let mut peers = vec![Peer::new("torch", &format!("PyTorch eager ({lib})"))];
+                let mut peers = vec![Peer::new(
+                    "torch",
+                    &format!("PyTorch eager ({lib})"),
+                    "torch",
+                )];
                 if model.has_attention() {
                     peers.push(
                         Peer::new(
                             "torch",
                             &format!("PyTorch eager ({lib}), fused attention off"),
+                            "torch unfused",
                         )
                         .with_arg("--no-fused-attn"),
                     );
                 }
                 peers
             }
-            Job::Data { .. } => vec![Peer::new("torchvision", "torchvision DataLoader")],
+            Job::Data { .. } => vec![Peer::new(
+                "torchvision",
+                "torchvision DataLoader",
+                "torchvision",
+            )],
             Job::Cgd { .. } => Vec::new(),
         }
     }
@@ -376,6 +385,8 @@ pub struct Peer {
     pub peer: String,
     /// What the report calls it.
     pub label: String,
+    /// A few words for the charts (`faiss avx512`, `plain torch`).
+    pub short: String,
     /// Extra `peer.py` arguments.
     pub args: Vec<String>,
     /// Extra environment variables.
@@ -383,10 +394,11 @@ pub struct Peer {
 }
 
 impl Peer {
-    fn new(peer: &str, label: &str) -> Self {
+    fn new(peer: &str, label: &str, short: &str) -> Self {
         Peer {
             peer: peer.to_string(),
             label: label.to_string(),
+            short: short.to_string(),
             args: Vec::new(),
             env: Vec::new(),
         }

@@ -30,9 +30,6 @@ pub struct Measurement {
     /// Library versions.
     #[serde(default)]
     pub versions: BTreeMap<String, String>,
-    /// Items per repetition (images, rows), when the job has them.
-    #[serde(default)]
-    pub items: Option<usize>,
 }
 
 impl Measurement {

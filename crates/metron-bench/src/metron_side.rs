@@ -100,7 +100,6 @@ pub fn run_job(job: &Job, reps: usize, warmup: usize, min_seconds: f64) -> Resul
         after_rss_mb: end.current_mb,
         kernel,
         versions,
-        items: job.items(),
     })
 }
 
@@ -146,7 +145,7 @@ fn knn_step(data: &Path, k: usize, metric: KnnMetric) -> Result<Step> {
                 data.display()
             )));
         }
-        Err(e) => return Err(BenchError::Job(e.to_string())),
+        Err(e) => return Err(e.into()),
     };
     let similarity = match metric {
         KnnMetric::Cosine => Similarity::Cosine,
@@ -214,7 +213,7 @@ fn loss_step(loss: LossName, n: usize, dim: usize) -> Result<Step> {
 }
 
 fn cpu() -> Result<Device> {
-    let device = metron_core::parse_device("cpu").map_err(|e| BenchError::Job(e.to_string()))?;
+    let device = metron_core::parse_device("cpu")?;
     device.seed(0);
     Ok(device)
 }

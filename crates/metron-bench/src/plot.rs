@@ -22,7 +22,7 @@ pub fn ratio_chart(report: &Report, path: &Path) -> Result<()> {
     for r in report.results.iter().filter(|r| r.section == Section::Main) {
         for p in &r.peers {
             if let Some(ratio) = r.ratio(p) {
-                chart = chart.with_bar(format!("{} vs {}", short(&r.job), short_peer(p)), ratio);
+                chart = chart.with_bar(format!("{} vs {}", short(&r.job), p.chart_name()), ratio);
             }
         }
     }
@@ -68,7 +68,7 @@ pub fn scaling_plots(report: &Report, path: &Path) -> Result<()> {
             Job::Knn { n, dim, .. } => (*n as f64).powi(2) * *dim as f64 / 1e12,
             _ => f64::NAN,
         };
-        let peer_name = knn[0].peers.first().map_or("peer".to_string(), short_peer);
+        let peer_name = knn[0].peers.first().map_or("peer", SideResult::chart_name);
         plots.push(
             LinePlot::new("exact kNN: time vs N*N*d", "N*N*d / 1e12", "seconds")
                 .with_series(Series::new(
@@ -159,26 +159,5 @@ fn short(job: &Job) -> String {
         ),
         Job::Data { .. } => "jpeg pipeline".to_string(),
         Job::Cgd { .. } => "cgd example".to_string(),
-    }
-}
-
-fn short_peer(p: &SideResult) -> String {
-    let l = &p.label;
-    if l.contains("SkylakeX") {
-        "faiss avx512".into()
-    } else if l.starts_with("faiss") {
-        "faiss".into()
-    } else if l.starts_with("pytorch-metric-learning") {
-        "pml".into()
-    } else if l.contains("Smooth-AP code") {
-        "original code".into()
-    } else if l.starts_with("plain PyTorch") {
-        "plain torch".into()
-    } else if l.contains("fused attention off") {
-        "torch unfused".into()
-    } else if l.starts_with("PyTorch") {
-        "torch".into()
-    } else {
-        l.split_whitespace().next().unwrap_or("peer").to_string()
     }
 }

@@ -19,6 +19,9 @@ use crate::{BenchError, Result};
 pub struct SideResult {
     /// What the report calls it.
     pub label: String,
+    /// A few words for the charts.
+    #[serde(default)]
+    pub short: String,
     /// What ran, as the process described it.
     pub variant: String,
     /// Times of all timed repetitions, seconds; `None` when it failed.
@@ -39,7 +42,7 @@ pub struct SideResult {
 
 impl SideResult {
     /// Combines the processes of one side.
-    pub fn new(label: &str, runs: Vec<Measurement>, error: Option<String>) -> Self {
+    pub fn new(label: &str, short: &str, runs: Vec<Measurement>, error: Option<String>) -> Self {
         let times: Vec<f64> = runs
             .iter()
             .flat_map(|m| m.times_s.iter().copied())
@@ -50,6 +53,7 @@ impl SideResult {
         let first = runs.first();
         SideResult {
             label: label.to_string(),
+            short: short.to_string(),
             variant: first.map(|m| m.variant.clone()).unwrap_or_default(),
             seconds: Spread::of(&times),
             peak_rss_mb: runs.iter().map(|m| m.peak_rss_mb).fold(0.0, f64::max),
@@ -58,6 +62,15 @@ impl SideResult {
             kernel: first.map(|m| m.kernel.clone()).unwrap_or_default(),
             versions: first.map(|m| m.versions.clone()).unwrap_or_default(),
             error,
+        }
+    }
+
+    /// The chart name: the short one, or the label in reports written before it existed.
+    pub fn chart_name(&self) -> &str {
+        if self.short.is_empty() {
+            &self.label
+        } else {
+            &self.short
         }
     }
 
@@ -345,7 +358,7 @@ impl Report {
             if self.mode == "quick" {
                 let _ = writeln!(
                     md,
-                    "- The cgd example end to end (about 95 s per run): full mode only."
+                    "- The cgd example end to end (minutes per run): full mode only."
                 );
             }
             for f in failures {
@@ -641,7 +654,7 @@ mod tests {
 
     fn report(cpu: &str, spread: (f64, f64, f64)) -> Report {
         let (median, min, max) = spread;
-        let side = SideResult::new("metron", Vec::new(), None);
+        let side = SideResult::new("metron", "metron", Vec::new(), None);
         Report {
             mode: "quick".into(),
             machine: Machine {

@@ -266,8 +266,7 @@ fn prepare_data(plan: &Plan) -> Result<()> {
         }
         let rows = ndarray::Array2::from_shape_vec((*n, *dim), unit_rows(*n, *dim, 1))
             .map_err(|e| BenchError::Job(e.to_string()))?;
-        metron_core::write_npy(path, &rows.view())
-            .map_err(|e| BenchError::Job(format!("{}: {e}", path.display())))?;
+        metron_core::write_npy(path, &rows.view())?;
     }
     if let Some((dir, count)) = &plan.jpegs
         && plan.jobs.iter().any(|j| matches!(j.job, Job::Data { .. }))
@@ -309,11 +308,11 @@ fn run_planned(config: &SuiteConfig, planned: &PlannedJob, peers: &[Peer]) -> Jo
     JobResult {
         job: planned.job.clone(),
         section: planned.section,
-        metron: SideResult::new("metron", metron_runs, metron_error),
+        metron: SideResult::new("metron", "metron", metron_runs, metron_error),
         peers: peers
             .iter()
             .zip(runs)
-            .map(|(p, (r, e))| SideResult::new(&p.label, r, e))
+            .map(|(p, (r, e))| SideResult::new(&p.label, &p.short, r, e))
             .collect(),
     }
 }
@@ -350,8 +349,8 @@ fn run_process(mut cmd: Command, who: &str) -> Result<Measurement> {
     let out = cmd.output().map_err(|e| BenchError::io(&program, e))?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let tail: Vec<&str> = stderr.lines().rev().take(6).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        let lines: Vec<&str> = stderr.lines().collect();
+        let tail = &lines[lines.len().saturating_sub(6)..];
         return Err(BenchError::Protocol(format!(
             "{who} exited with {}: {}",
             out.status,

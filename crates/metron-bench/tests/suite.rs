@@ -143,12 +143,18 @@ fn suite_alternates_sides_writes_the_report_and_flags_regressions() {
     let md = std::fs::read_to_string(&out).unwrap();
     assert!(md.contains("**Slower by more than 15 %**"), "{md}");
 
-    // Against itself (the report just written), nothing is 15 % slower unless the machine is
-    // that noisy; the check is that the comparison happens at all.
+    // Against the report just written, the comparison runs: the stand-in peer's times are
+    // fixed, and whether metron's own moved beyond 15 % is the machine's business, but one of
+    // the two verdicts is written, never "no previous report".
     let run = suite(dir.path(), &python, &out, &[]);
     assert!(run.status.success());
     let md = std::fs::read_to_string(&out).unwrap();
-    assert!(md.contains("## Against the previous report"));
+    assert!(!md.contains("No previous report"), "{md}");
+    assert!(
+        md.contains("No job of metron's is more than 15 % slower")
+            || md.contains("**Slower by more than 15 %**"),
+        "{md}"
+    );
 }
 
 #[test]

@@ -223,8 +223,7 @@ fn write_report(
     ratio_chart(report, &beside(&ratios))?;
     scaling_plots(report, &beside(&scaling))?;
     let md = report.markdown(previous, (&ratios, &scaling), command);
-    metron_core::atomic_write(out, md.as_bytes())
-        .map_err(|e| BenchError::Job(format!("{}: {e}", out.display())))?;
+    metron_core::atomic_write(out, md.as_bytes())?;
     println!("wrote {}, {} and {}", out.display(), ratios, scaling);
     Ok(())
 }

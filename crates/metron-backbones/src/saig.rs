@@ -8,11 +8,11 @@ use burn::nn::{
     PaddingConfig2d,
 };
 use burn::tensor::{Device, Distribution, Tensor};
-use metron_ops::conv2d_forward;
 use metron_ops::{RunningVariance, batch_norm_relu_forward_with};
+use metron_ops::{conv2d_forward, layer_norm_forward};
 
 use crate::load::KeyMap;
-use crate::vit::{Attention, PositionResize, regrid_tokens};
+use crate::vit::{Attention, LN_EPSILON, PositionResize, regrid_tokens};
 use crate::{BackboneError, Result};
 
 /// Output channels (as multiples of [`SaigConfig::stem_width`]) and strides of the six 3x3
@@ -136,7 +136,11 @@ impl SaigConfig {
                 }
             })
             .collect();
-        let ln = || LayerNormConfig::new(d).with_epsilon(1e-6).init(device);
+        let ln = || {
+            LayerNormConfig::new(d)
+                .with_epsilon(LN_EPSILON)
+                .init(device)
+        };
         Ok(Saig {
             stem,
             proj: Conv2dConfig::new([cin, d], [1, 1]).init(device),
@@ -228,9 +232,12 @@ impl Saig {
         let [b, d, h, w] = p.dims();
         let mut t = p.reshape([b, d, h * w]).swap_dims(1, 2) + self.pos_embed.val();
         for block in &self.blocks {
-            t = t.clone() + block.attn.forward(block.norm1.forward(t));
+            t = t.clone()
+                + block
+                    .attn
+                    .forward(layer_norm_forward(&block.norm1, t, LN_EPSILON));
         }
-        self.norm.forward(t)
+        layer_norm_forward(&self.norm, t, LN_EPSILON)
     }
 
     /// Stores the position embedding re-gridded for `grid`, as the original's training script

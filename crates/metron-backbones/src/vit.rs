@@ -4,11 +4,13 @@
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Gelu, LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor, TensorData};
-use metron_ops::conv2d_forward;
+use metron_ops::{conv2d_forward, layer_norm_forward, self_attention};
 
 use crate::{BackboneError, Result};
+
+/// The epsilon of every LayerNorm in timm's and DINO's ViTs (and SAIG's).
+pub(crate) const LN_EPSILON: f64 = 1e-6;
 
 /// Configuration of [`VisionTransformer`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,7 +79,11 @@ impl VitConfig {
                 self.image_size, self.patch_size
             )));
         }
-        let ln = || LayerNormConfig::new(d).with_epsilon(1e-6).init(device);
+        let ln = || {
+            LayerNormConfig::new(d)
+                .with_epsilon(LN_EPSILON)
+                .init(device)
+        };
         let zeros = |shape: [usize; 3]| Param::from_tensor(Tensor::<3>::zeros(shape, device));
         Ok(VisionTransformer {
             patch_embed: PatchEmbed {
@@ -133,26 +139,8 @@ impl Attention {
     /// # Shapes
     /// - `x`: `[B, T, D]` -> `[B, T, D]`
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let [b, t, d] = x.dims();
-        let h = self.heads;
-        let hd = d / h;
-        // [B, T, 3, H, hd] -> [3, B, H, T, hd]
-        let qkv = self
-            .qkv
-            .forward(x)
-            .reshape([b, t, 3, h, hd])
-            .permute([2, 0, 3, 1, 4]);
-        let part = |i: usize| {
-            qkv.clone()
-                .slice([i..i + 1, 0..b, 0..h, 0..t, 0..hd])
-                .reshape([b, h, t, hd])
-        };
-        let (q, k, v) = (part(0), part(1), part(2));
-        let scores = q
-            .matmul(k.swap_dims(2, 3))
-            .mul_scalar((hd as f64).powf(-0.5));
-        let out = softmax(scores, 3).matmul(v); // [B, H, T, hd]
-        self.proj.forward(out.swap_dims(1, 2).reshape([b, t, d]))
+        self.proj
+            .forward(self_attention(self.qkv.forward(x), self.heads))
     }
 }
 
@@ -162,7 +150,7 @@ pub struct Mlp {
     /// Expansion, `D -> mlp_ratio * D`.
     pub fc1: Linear,
     /// Burn's GELU; kept for the module layout, the forward pass uses
-    /// `metron_core::gelu` (exact gradient) instead.
+    /// `metron_ops::gelu` (exact gradient, one fused pass on the CPU) instead.
     pub act: Gelu,
     /// Projection back, `mlp_ratio * D -> D`.
     pub fc2: Linear,
@@ -193,12 +181,18 @@ impl VitBlock {
             Some(k) => y * k,
             None => y,
         };
-        let x = x.clone() + scale(self.attn.forward(self.norm1.forward(x)), keep_attn);
+        let norm1 = layer_norm_forward(&self.norm1, x.clone(), LN_EPSILON);
+        let x = x + scale(self.attn.forward(norm1), keep_attn);
         // `mlp.act` is Burn's GELU; its exact-gradient twin runs instead (see
-        // `metron_core::gelu`: Burn's backward is the tanh approximation's on wgpu/cuda).
-        let y = self.mlp.fc2.forward(metron_core::gelu(
-            self.mlp.fc1.forward(self.norm2.forward(x.clone())),
-        ));
+        // `metron_ops::gelu`: Burn's backward is the tanh approximation's on wgpu/cuda).
+        let y = self
+            .mlp
+            .fc2
+            .forward(metron_ops::gelu(self.mlp.fc1.forward(layer_norm_forward(
+                &self.norm2,
+                x.clone(),
+                LN_EPSILON,
+            ))));
         x + scale(y, keep_mlp)
     }
 }
@@ -307,7 +301,7 @@ impl VisionTransformer {
             let keep = drop_path.and_then(|dp| dp.scales(i, depth, &device));
             x = block.forward(x, keep);
         }
-        self.norm.forward(x)
+        layer_norm_forward(&self.norm, x, LN_EPSILON)
     }
 
     /// The CLS token after the final norm: DINO's (and Smooth-AP's ViT) image descriptor.

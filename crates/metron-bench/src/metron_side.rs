@@ -57,10 +57,13 @@ pub fn run_job(job: &Job, reps: usize, warmup: usize, min_seconds: f64) -> Resul
             batch,
             input,
         } => {
-            let kernel = if model.has_attention() {
-                format!("{gemm}; attention as matmul + softmax + matmul")
-            } else {
-                format!("{gemm}; metron-ops convolution + BatchNorm/ReLU")
+            let kernel = match (metron_ops::KERNELS, model.has_attention()) {
+                (true, true) => format!(
+                    "{gemm}; metron-ops fused attention (strided GEMMs, one-pass softmax), \
+                     LayerNorm and GELU"
+                ),
+                (true, false) => format!("{gemm}; metron-ops convolution + BatchNorm/ReLU"),
+                (false, _) => format!("{gemm}; Burn's generic ops (metron-ops without flex)"),
             };
             (
                 "backbone",

@@ -28,7 +28,7 @@ pub struct Smd {
     /// Token mixing `N -> 4N`.
     pub mix1: Linear,
     /// SAIG's GELU. Kept for the module's structure; `forward` runs the exact-gradient
-    /// `metron_core::gelu` in its place.
+    /// `metron_ops::gelu` in its place.
     pub act: Gelu,
     /// Token mixing back `4N -> N`.
     pub mix2: Linear,
@@ -74,8 +74,8 @@ impl Smd {
         let [b, _, c] = tokens.dims();
         let x = tokens.swap_dims(1, 2); // [B, C, N]
         // `act` is Burn's GELU; its exact-gradient twin runs instead (see
-        // `metron_core::gelu`: Burn's backward is the tanh approximation's on wgpu/cuda).
-        let x = self.mix2.forward(metron_core::gelu(self.mix1.forward(x)));
+        // `metron_ops::gelu`: Burn's backward is the tanh approximation's on wgpu/cuda).
+        let x = self.mix2.forward(metron_ops::gelu(self.mix1.forward(x)));
         let x = self.project.forward(x); // [B, C, 8]
         let k = x.dims()[2];
         l2_normalize(x.swap_dims(1, 2).reshape([b, k * c]))

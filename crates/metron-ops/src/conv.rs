@@ -6,7 +6,8 @@
 //! which computes both as matrix products over the unfolded input ("im2col"):
 //! `dW = dY cols(X)^T` and `dX = col2im(W^T dY)`. On flex, [`conv2d`] computes the output as
 //! `W cols(X)` (faster than flex's own kernel too) and, under autodiff, records its own node
-//! with those two products. Everywhere else (other backends, grouped or dilated convolutions,
+//! with those two products. Grouped convolutions (ResNeXt's) run the same products group by
+//! group on the same unfolded input. Everywhere else (other backends, dilated convolutions,
 //! f64) it is `burn::tensor::module::conv2d`.
 
 use burn::nn::PaddingConfig2d;
@@ -82,6 +83,7 @@ mod flex_autodiff {
             weight.layout().shape().dims(),
             options.stride,
             options.padding_begin(),
+            options.groups,
         );
         let y = forward(&g, x.storage(), weight.storage());
         FlexTensor::from_data(TensorData::new(y, [g.batch, g.c_out, g.h_out, g.w_out]))
@@ -100,12 +102,15 @@ mod flex_autodiff {
         let [ph, pw] = options.padding_begin();
         // A kernel larger than the padded input, or mismatched channels, is left to Burn's
         // op to report.
-        if options.groups != 1
+        let groups = options.groups;
+        if groups == 0
+            || !c_in.is_multiple_of(groups)
+            || !weight.dims()[0].is_multiple_of(groups)
             || options.dilation != [1, 1]
             || options.is_asymmetric()
             || x.dtype() != DType::F32
             || weight.dtype() != DType::F32
-            || c_in != w_in
+            || c_in != w_in * groups
             || h + 2 * ph < kh
             || w + 2 * pw < kw
         {
@@ -154,6 +159,7 @@ mod flex_autodiff {
                 weight.layout().shape().dims(),
                 options.stride,
                 options.padding_begin(),
+                options.groups,
             );
             debug_assert_eq!(
                 grad.layout().shape().dims::<4>(),
@@ -171,7 +177,12 @@ mod flex_autodiff {
             }
             if let Some(node) = node_weight {
                 let dw = weight_grad(&geometry, x.storage(), grad.storage());
-                let shape = [geometry.c_out, geometry.c_in, geometry.kh, geometry.kw];
+                let shape = [
+                    geometry.c_out,
+                    geometry.c_in / geometry.groups,
+                    geometry.kh,
+                    geometry.kw,
+                ];
                 grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(dw, shape)));
             }
         }
@@ -211,10 +222,12 @@ pub(crate) mod im2col {
 
     use crate::gemm::gemm_add;
 
-    /// Sizes of one ungrouped, undilated convolution.
+    /// Sizes of one undilated convolution, its channels split into `groups` independent
+    /// groups (1 for an ordinary convolution).
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct Geometry {
         pub batch: usize,
+        pub groups: usize,
         pub c_in: usize,
         pub h: usize,
         pub w: usize,
@@ -228,16 +241,19 @@ pub(crate) mod im2col {
     }
 
     impl Geometry {
+        /// `weight` is `[C_out, C_in / groups, kH, kW]`.
         pub fn new(
             x: [usize; 4],
             weight: [usize; 4],
             stride: [usize; 2],
             padding: [usize; 2],
+            groups: usize,
         ) -> Self {
             let [batch, c_in, h, w] = x;
             let [c_out, _, kh, kw] = weight;
             Geometry {
                 batch,
+                groups,
                 c_in,
                 h,
                 w,
@@ -254,6 +270,16 @@ pub(crate) mod im2col {
         /// Rows of the unfolded input: one per (input channel, kernel row, kernel column).
         fn rows(&self) -> usize {
             self.c_in * self.kh * self.kw
+        }
+
+        /// Rows of the unfolded input per group: a contiguous block of [`Geometry::rows`], as
+        /// a group's input channels are.
+        fn group_rows(&self) -> usize {
+            self.rows() / self.groups
+        }
+
+        fn group_out(&self) -> usize {
+            self.c_out / self.groups
         }
 
         fn pixels(&self) -> usize {
@@ -368,31 +394,35 @@ pub(crate) mod im2col {
         batch.div_ceil(rayon::current_num_threads()).max(1)
     }
 
-    /// `dW [C_out, C_in, kH, kW] = sum over samples of dY_n [C_out, P] cols(X_n)^T [P, R]`.
+    /// `dW [C_out, C_in / G, kH, kW] = sum over samples of dY_n [C_out, P] cols(X_n)^T [P, R]`,
+    /// group by group (rows of `dY_n` and of `cols` in blocks of the group's size).
     pub fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
-        let (r, p) = (g.rows(), g.pixels());
+        let (r, p) = (g.group_rows(), g.pixels());
+        let co = g.group_out();
         let (x_len, dy_len) = (g.c_in * g.h * g.w, g.c_out * p);
         let sample_grad = |acc: &mut Vec<f32>, cols: &mut Vec<f32>, n: usize, parallel: bool| {
             let xn = &x[n * x_len..(n + 1) * x_len];
             let cols_n: &[f32] = if g.is_pointwise() {
                 xn
             } else {
-                cols.resize(r * p, 0.0);
+                cols.resize(g.rows() * p, 0.0);
                 unfold(g, xn, cols);
                 cols
             };
             let dyn_ = &dy[n * dy_len..(n + 1) * dy_len];
-            gemm_add(
-                [g.c_out, r, p],
-                acc,
-                [r as isize, 1],
-                dyn_,
-                [p as isize, 1],
-                cols_n,
-                [1, p as isize],
-                parallel,
-                true,
-            );
+            for group in 0..g.groups {
+                gemm_add(
+                    [co, r, p],
+                    &mut acc[group * co * r..],
+                    [r as isize, 1],
+                    &dyn_[group * co * p..],
+                    [p as isize, 1],
+                    &cols_n[group * r * p..],
+                    [1, p as isize],
+                    parallel,
+                    true,
+                );
+            }
         };
         // Fixed chunks of samples, summed in chunk order: the partition depends on the batch
         // size only, so the result is the same bits whatever the thread count or scheduling
@@ -422,9 +452,10 @@ pub(crate) mod im2col {
         total
     }
 
-    /// `Y_n [C_out, P] = W [C_out, R] cols(X_n) [R, P]` for every sample.
+    /// `Y_n [C_out, P] = W [C_out, R] cols(X_n) [R, P]` for every sample, group by group.
     pub fn forward(g: &Geometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
-        let (r, p) = (g.rows(), g.pixels());
+        let (r, p) = (g.group_rows(), g.pixels());
+        let co = g.group_out();
         let (x_len, y_len) = (g.c_in * g.h * g.w, g.c_out * p);
         let mut y = vec![0.0f32; g.batch * y_len];
         let parallel_gemm = g.batch < rayon::current_num_threads();
@@ -433,29 +464,32 @@ pub(crate) mod im2col {
             let cols_n: &[f32] = if g.is_pointwise() {
                 xn
             } else {
-                cols.resize(r * p, 0.0);
+                cols.resize(g.rows() * p, 0.0);
                 unfold(g, xn, cols);
                 cols
             };
-            gemm_add(
-                [g.c_out, p, r],
-                yn,
-                [p as isize, 1],
-                weight,
-                [r as isize, 1],
-                cols_n,
-                [p as isize, 1],
-                parallel_gemm,
-                false,
-            );
+            for group in 0..g.groups {
+                gemm_add(
+                    [co, p, r],
+                    &mut yn[group * co * p..],
+                    [p as isize, 1],
+                    &weight[group * co * r..],
+                    [r as isize, 1],
+                    &cols_n[group * r * p..],
+                    [p as isize, 1],
+                    parallel_gemm,
+                    false,
+                );
+            }
         };
         for_each_sample(&mut y, y_len, parallel_gemm, sample);
         y
     }
 
-    /// `dX_n = fold(W^T [R, C_out] dY_n [C_out, P])` for every sample.
+    /// `dX_n = fold(W^T [R, C_out] dY_n [C_out, P])` for every sample, group by group.
     pub fn input_grad(g: &Geometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
-        let (r, p) = (g.rows(), g.pixels());
+        let (r, p) = (g.group_rows(), g.pixels());
+        let co = g.group_out();
         let (x_len, dy_len) = (g.c_in * g.h * g.w, g.c_out * p);
         let mut dx = vec![0.0f32; g.batch * x_len];
         let parallel_gemm = g.batch < rayon::current_num_threads();
@@ -466,23 +500,25 @@ pub(crate) mod im2col {
             // dst [R, P] and dY_n [C_out, P], both row-major.
             let product = |dst: &mut [f32]| {
                 let rows_of_p = [p as isize, 1];
-                gemm_add(
-                    [r, p, g.c_out],
-                    dst,
-                    rows_of_p,
-                    weight,
-                    wt,
-                    dyn_,
-                    rows_of_p,
-                    parallel_gemm,
-                    false,
-                );
+                for group in 0..g.groups {
+                    gemm_add(
+                        [r, p, co],
+                        &mut dst[group * r * p..],
+                        rows_of_p,
+                        &weight[group * co * r..],
+                        wt,
+                        &dyn_[group * co * p..],
+                        rows_of_p,
+                        parallel_gemm,
+                        false,
+                    );
+                }
             };
             if g.is_pointwise() {
                 product(dxn);
             } else {
                 // Every entry is overwritten by the product: no need to clear a reused buffer.
-                cols.resize(r * p, 0.0);
+                cols.resize(g.rows() * p, 0.0);
                 product(cols);
                 fold_add(g, cols, dxn);
             }
@@ -524,7 +560,9 @@ pub(crate) mod im2col {
                     for oy in 0..g.h_out {
                         for ox in 0..g.w_out {
                             let mut acc = 0.0f64;
-                            for c in 0..g.c_in {
+                            let cig = g.c_in / g.groups;
+                            let group = o / (g.c_out / g.groups);
+                            for c in group * cig..(group + 1) * cig {
                                 for i in 0..g.kh {
                                     for j in 0..g.kw {
                                         let iy =
@@ -541,7 +579,9 @@ pub(crate) mod im2col {
                                         acc += x[((n * g.c_in + c) * g.h + iy as usize) * g.w
                                             + ix as usize]
                                             as f64
-                                            * w[((o * g.c_in + c) * g.kh + i) * g.kw + j] as f64;
+                                            * w[((o * cig + c - group * cig) * g.kh + i) * g.kw
+                                                + j]
+                                                as f64;
                                     }
                                 }
                             }
@@ -572,7 +612,7 @@ pub(crate) mod im2col {
         #[test]
         fn weight_gradient_does_not_depend_on_the_thread_count() {
             for batch in [3usize, 20] {
-                let g = Geometry::new([batch, 3, 6, 6], [4, 3, 3, 3], [1, 1], [1, 1]);
+                let g = Geometry::new([batch, 3, 6, 6], [4, 3, 3, 3], [1, 1], [1, 1], 1);
                 let x = pseudo_random(batch * 3 * 36, 5);
                 let dy = pseudo_random(batch * 4 * g.pixels(), 6);
                 let on = |threads: usize| {
@@ -599,15 +639,19 @@ pub(crate) mod im2col {
         /// W, so they are exact: dW[q] = sum dY * conv(X, e_q), dX[q] = sum dY * conv(e_q, W).
         #[test]
         fn gradients_equal_the_derivatives_of_the_direct_convolution() {
-            for (x, w, stride, padding) in [
-                ([2, 3, 7, 6], [4, 3, 3, 3], [1, 1], [1, 1]),
-                ([3, 2, 9, 8], [5, 2, 3, 3], [2, 2], [1, 1]),
-                ([2, 3, 11, 10], [2, 3, 7, 7], [2, 2], [3, 3]),
-                ([2, 4, 5, 5], [3, 4, 1, 1], [1, 1], [0, 0]),
-                ([2, 4, 6, 5], [3, 4, 1, 1], [2, 2], [0, 0]),
-                ([1, 2, 6, 7], [3, 2, 2, 3], [1, 2], [0, 2]),
+            for (x, w, stride, padding, groups) in [
+                ([2, 3, 7, 6], [4, 3, 3, 3], [1, 1], [1, 1], 1),
+                ([3, 2, 9, 8], [5, 2, 3, 3], [2, 2], [1, 1], 1),
+                ([2, 3, 11, 10], [2, 3, 7, 7], [2, 2], [3, 3], 1),
+                ([2, 4, 5, 5], [3, 4, 1, 1], [1, 1], [0, 0], 1),
+                ([2, 4, 6, 5], [3, 4, 1, 1], [2, 2], [0, 0], 1),
+                ([1, 2, 6, 7], [3, 2, 2, 3], [1, 2], [0, 2], 1),
+                // Grouped, as ResNeXt's 3x3 convolutions (and a pointwise one).
+                ([2, 6, 7, 6], [9, 2, 3, 3], [1, 1], [1, 1], 3),
+                ([3, 8, 9, 8], [4, 2, 3, 3], [2, 2], [1, 1], 4),
+                ([2, 4, 5, 5], [6, 2, 1, 1], [1, 1], [0, 0], 2),
             ] {
-                let g = Geometry::new(x, w, stride, padding);
+                let g = Geometry::new(x, w, stride, padding, groups);
                 let xs = pseudo_random(x.iter().product(), 1);
                 let ws = pseudo_random(w.iter().product(), 2);
                 let dy = pseudo_random(g.batch * g.c_out * g.pixels(), 3);
@@ -668,17 +712,20 @@ mod tests {
     fn matches_burns_convolution_values_and_gradients() {
         let device = Device::flex().autodiff();
         device.seed(7);
-        for (x, w, stride, padding) in [
-            ([2, 3, 9, 8], [4, 3, 3, 3], [1, 1], [1, 1]),
-            ([3, 4, 10, 9], [6, 4, 3, 3], [2, 2], [1, 1]),
-            ([2, 3, 16, 16], [5, 3, 7, 7], [2, 2], [3, 3]),
-            ([2, 6, 7, 7], [4, 6, 1, 1], [1, 1], [0, 0]),
-            ([2, 6, 8, 8], [4, 6, 1, 1], [2, 2], [0, 0]),
+        for (x, w, stride, padding, groups) in [
+            ([2, 3, 9, 8], [4, 3, 3, 3], [1, 1], [1, 1], 1),
+            ([3, 4, 10, 9], [6, 4, 3, 3], [2, 2], [1, 1], 1),
+            ([2, 3, 16, 16], [5, 3, 7, 7], [2, 2], [3, 3], 1),
+            ([2, 6, 7, 7], [4, 6, 1, 1], [1, 1], [0, 0], 1),
+            ([2, 6, 8, 8], [4, 6, 1, 1], [2, 2], [0, 0], 1),
+            // ResNeXt's grouped 3x3 convolutions, at stride 1 and 2.
+            ([2, 8, 9, 8], [8, 2, 3, 3], [1, 1], [1, 1], 4),
+            ([3, 6, 10, 9], [8, 3, 3, 3], [2, 2], [1, 1], 2),
         ] {
             let xs = Tensor::<4>::random(x, Distribution::Normal(0.0, 1.0), &device);
             let ws = Tensor::<4>::random(w, Distribution::Normal(0.0, 0.5), &device);
             let bs = Tensor::<1>::random([w[0]], Distribution::Normal(0.0, 0.5), &device);
-            let options = ConvOptions::new(stride, padding, [1, 1], 1);
+            let options = ConvOptions::new(stride, padding, [1, 1], groups);
             let run = |ours: bool| {
                 let (x, w, b) = (
                     xs.clone().require_grad(),
@@ -706,7 +753,7 @@ mod tests {
                 "{x:?} {w:?}: fast path not taken"
             );
             let (y0, dx0, dw0, db0) = run(false);
-            let tag = format!("x {x:?} w {w:?} stride {stride:?} padding {padding:?}");
+            let tag = format!("x {x:?} w {w:?} stride {stride:?} padding {padding:?} groups {groups}");
             assert!(max_rel_diff(y, y0) < 1e-5, "{tag}: values");
             assert!(max_rel_diff(dx, dx0) < 1e-5, "{tag}: input gradient");
             assert!(max_rel_diff(dw, dw0) < 1e-5, "{tag}: weight gradient");

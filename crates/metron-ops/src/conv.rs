@@ -238,6 +238,9 @@ pub(crate) mod im2col {
         pub padding: [usize; 2],
         pub h_out: usize,
         pub w_out: usize,
+        /// Size in floats the blocked forward pass aims its unfolded blocks at (see
+        /// [`Geometry::rows_per_block`]); tests shrink it to exercise many blocks.
+        pub block_floats: usize,
     }
 
     impl Geometry {
@@ -264,6 +267,7 @@ pub(crate) mod im2col {
                 padding,
                 h_out: (h + 2 * padding[0] - kh) / stride[0] + 1,
                 w_out: (w + 2 * padding[1] - kw) / stride[1] + 1,
+                block_floats: 1 << 19,
             }
         }
 
@@ -284,6 +288,17 @@ pub(crate) mod im2col {
 
         fn pixels(&self) -> usize {
             self.h_out * self.w_out
+        }
+
+        /// Output rows per block of the blocked forward pass: the unfolded block stays about
+        /// `block_floats` (2 MB: in cache between its writing and the product reading it), but
+        /// at least `block_floats / 1024` (512) pixels wide, so that the product still
+        /// streams the weights over many columns.
+        fn rows_per_block(&self) -> usize {
+            let w = self.w_out.max(1);
+            (self.block_floats / (self.rows().max(1) * w))
+                .max((self.block_floats / 1024).div_ceil(w))
+                .clamp(1, self.h_out.max(1))
         }
 
         /// A 1x1, stride-1, unpadded convolution: the unfolded input is the input itself.
@@ -311,18 +326,21 @@ pub(crate) mod im2col {
         }
     }
 
-    /// `cols[(c kh + i) kw + j][oy w_out + ox] = x[c][oy sh + i - ph][ox sw + j - pw]` (0
-    /// outside the image), for one sample.
-    fn unfold(g: &Geometry, x: &[f32], cols: &mut [f32]) {
-        let (p, sh, sw, ph) = (g.pixels(), g.stride[0], g.stride[1], g.padding[0] as isize);
+    /// `cols[(c kh + i) kw + j][(oy - rows.start) w_out + ox] = x[c][oy sh + i - ph][ox sw + j - pw]`
+    /// (0 outside the image) for the output rows `oy` in `rows`, for one sample: `cols` is
+    /// `[R, rows.len() w_out]`.
+    fn unfold_rows(g: &Geometry, x: &[f32], rows: std::ops::Range<usize>, cols: &mut [f32]) {
+        let (sh, sw, ph) = (g.stride[0], g.stride[1], g.padding[0] as isize);
+        let p = rows.len() * g.w_out;
         for c in 0..g.c_in {
             let plane = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
             for i in 0..g.kh {
                 for j in 0..g.kw {
                     let row = &mut cols[((c * g.kh + i) * g.kw + j) * p..][..p];
                     let (valid, first_ix) = g.valid_columns(j);
-                    for oy in 0..g.h_out {
-                        let out = &mut row[oy * g.w_out..(oy + 1) * g.w_out];
+                    for oy in rows.clone() {
+                        let at = (oy - rows.start) * g.w_out;
+                        let out = &mut row[at..at + g.w_out];
                         let iy = (oy * sh) as isize + i as isize - ph;
                         if iy < 0 || iy >= g.h as isize || valid.is_empty() {
                             out.fill(0.0);
@@ -347,9 +365,11 @@ pub(crate) mod im2col {
         }
     }
 
-    /// The adjoint of [`unfold`]: adds every column entry back onto its input pixel.
-    fn fold_add(g: &Geometry, cols: &[f32], dx: &mut [f32]) {
-        let (p, sh, sw, ph) = (g.pixels(), g.stride[0], g.stride[1], g.padding[0] as isize);
+    /// The adjoint of [`unfold_rows`]: adds every column entry of the output rows `rows`
+    /// back onto its input pixel.
+    fn fold_add_rows(g: &Geometry, cols: &[f32], rows: std::ops::Range<usize>, dx: &mut [f32]) {
+        let (sh, sw, ph) = (g.stride[0], g.stride[1], g.padding[0] as isize);
+        let p = rows.len() * g.w_out;
         for c in 0..g.c_in {
             let plane = &mut dx[c * g.h * g.w..(c + 1) * g.h * g.w];
             for i in 0..g.kh {
@@ -359,12 +379,13 @@ pub(crate) mod im2col {
                     if valid.is_empty() {
                         continue;
                     }
-                    for oy in 0..g.h_out {
+                    for oy in rows.clone() {
                         let iy = (oy * sh) as isize + i as isize - ph;
                         if iy < 0 || iy >= g.h as isize {
                             continue;
                         }
-                        let src = &row[oy * g.w_out..(oy + 1) * g.w_out];
+                        let at = (oy - rows.start) * g.w_out;
+                        let src = &row[at..at + g.w_out];
                         let dst = &mut plane[iy as usize * g.w..(iy as usize + 1) * g.w];
                         let start = ((valid.start * sw) as isize + first_ix) as usize;
                         if sw == 1 {
@@ -400,28 +421,42 @@ pub(crate) mod im2col {
         let (r, p) = (g.group_rows(), g.pixels());
         let co = g.group_out();
         let (x_len, dy_len) = (g.c_in * g.h * g.w, g.c_out * p);
-        let sample_grad = |acc: &mut Vec<f32>, cols: &mut Vec<f32>, n: usize, parallel: bool| {
-            let xn = &x[n * x_len..(n + 1) * x_len];
-            let cols_n: &[f32] = if g.is_pointwise() {
-                xn
-            } else {
-                cols.resize(g.rows() * p, 0.0);
-                unfold(g, xn, cols);
-                cols
-            };
-            let dyn_ = &dy[n * dy_len..(n + 1) * dy_len];
+        // acc += dY_n[:, pixels] cols^T, with `cols` the unfolded input of those pixels.
+        let product = |acc: &mut [f32],
+                       dyn_: &[f32],
+                       pixels: std::ops::Range<usize>,
+                       cols: &[f32],
+                       parallel: bool| {
+            let pb = pixels.len();
             for group in 0..g.groups {
                 gemm_add(
-                    [co, r, p],
+                    [co, r, pb],
                     &mut acc[group * co * r..],
                     [r as isize, 1],
-                    &dyn_[group * co * p..],
+                    &dyn_[group * co * p + pixels.start..],
                     [p as isize, 1],
-                    &cols_n[group * r * p..],
-                    [1, p as isize],
+                    &cols[group * r * pb..],
+                    [1, pb as isize],
                     parallel,
                     true,
                 );
+            }
+        };
+        let sample_grad = |acc: &mut Vec<f32>, cols: &mut Vec<f32>, n: usize, parallel: bool| {
+            let xn = &x[n * x_len..(n + 1) * x_len];
+            let dyn_ = &dy[n * dy_len..(n + 1) * dy_len];
+            if g.is_pointwise() {
+                return product(acc, dyn_, 0..p, xn, parallel);
+            }
+            // In blocks of output rows, as the forward pass (the sum over pixels then runs
+            // block by block: a fixed order, the same whatever the threads).
+            let block = g.rows_per_block();
+            for first in (0..g.h_out).step_by(block) {
+                let rows = first..(first + block).min(g.h_out);
+                let pixels = rows.start * g.w_out..rows.end * g.w_out;
+                cols.resize(g.rows() * pixels.len(), 0.0);
+                unfold_rows(g, xn, rows, cols);
+                product(acc, dyn_, pixels, cols, parallel);
             }
         };
         // Fixed chunks of samples, summed in chunk order: the partition depends on the batch
@@ -459,27 +494,38 @@ pub(crate) mod im2col {
         let (x_len, y_len) = (g.c_in * g.h * g.w, g.c_out * p);
         let mut y = vec![0.0f32; g.batch * y_len];
         let parallel_gemm = g.batch < rayon::current_num_threads();
-        let sample = |yn: &mut [f32], cols: &mut Vec<f32>, n: usize| {
-            let xn = &x[n * x_len..(n + 1) * x_len];
-            let cols_n: &[f32] = if g.is_pointwise() {
-                xn
-            } else {
-                cols.resize(g.rows() * p, 0.0);
-                unfold(g, xn, cols);
-                cols
-            };
+        // The product of the output columns `pixels` (a block of whole output rows) with
+        // their unfolded input, `[R, pixels.len()]`.
+        let product = |yn: &mut [f32], pixels: std::ops::Range<usize>, cols: &[f32]| {
+            let pb = pixels.len();
             for group in 0..g.groups {
                 gemm_add(
-                    [co, p, r],
-                    &mut yn[group * co * p..],
+                    [co, pb, r],
+                    &mut yn[group * co * p + pixels.start..],
                     [p as isize, 1],
                     &weight[group * co * r..],
                     [r as isize, 1],
-                    &cols_n[group * r * p..],
-                    [p as isize, 1],
+                    &cols[group * r * pb..],
+                    [pb as isize, 1],
                     parallel_gemm,
                     false,
                 );
+            }
+        };
+        let sample = |yn: &mut [f32], cols: &mut Vec<f32>, n: usize| {
+            let xn = &x[n * x_len..(n + 1) * x_len];
+            if g.is_pointwise() {
+                return product(yn, 0..p, xn);
+            }
+            // Unfolded a block at a time, the input's copy is still in cache when the
+            // product reads it (unfolding a whole large map went through memory twice).
+            let block = g.rows_per_block();
+            for first in (0..g.h_out).step_by(block) {
+                let rows = first..(first + block).min(g.h_out);
+                let pixels = rows.start * g.w_out..rows.end * g.w_out;
+                cols.resize(g.rows() * pixels.len(), 0.0);
+                unfold_rows(g, xn, rows, cols);
+                product(yn, pixels, cols);
             }
         };
         for_each_sample(&mut y, y_len, parallel_gemm, sample);
@@ -497,30 +543,35 @@ pub(crate) mod im2col {
             let dyn_ = &dy[n * dy_len..(n + 1) * dy_len];
             // W^T: element (row q, col k) of the [R, C_out] view is W[k][q].
             let wt = [1, r as isize];
-            // dst [R, P] and dY_n [C_out, P], both row-major.
-            let product = |dst: &mut [f32]| {
-                let rows_of_p = [p as isize, 1];
+            // dst [R, pixels] = W^T dY_n[:, pixels], dY_n row-major [C_out, P].
+            let product = |dst: &mut [f32], pixels: std::ops::Range<usize>| {
+                let pb = pixels.len();
                 for group in 0..g.groups {
                     gemm_add(
-                        [r, p, co],
-                        &mut dst[group * r * p..],
-                        rows_of_p,
+                        [r, pb, co],
+                        &mut dst[group * r * pb..],
+                        [pb as isize, 1],
                         &weight[group * co * r..],
                         wt,
-                        &dyn_[group * co * p..],
-                        rows_of_p,
+                        &dyn_[group * co * p + pixels.start..],
+                        [p as isize, 1],
                         parallel_gemm,
                         false,
                     );
                 }
             };
             if g.is_pointwise() {
-                product(dxn);
-            } else {
+                return product(dxn, 0..p);
+            }
+            // A block of output rows at a time, folded back while it is in cache.
+            let block = g.rows_per_block();
+            for first in (0..g.h_out).step_by(block) {
+                let rows = first..(first + block).min(g.h_out);
+                let pixels = rows.start * g.w_out..rows.end * g.w_out;
                 // Every entry is overwritten by the product: no need to clear a reused buffer.
-                cols.resize(g.rows() * p, 0.0);
-                product(cols);
-                fold_add(g, cols, dxn);
+                cols.resize(g.rows() * pixels.len(), 0.0);
+                product(cols, pixels);
+                fold_add_rows(g, cols, rows, dxn);
             }
         };
         for_each_sample(&mut dx, x_len, parallel_gemm, sample);
@@ -579,8 +630,7 @@ pub(crate) mod im2col {
                                         acc += x[((n * g.c_in + c) * g.h + iy as usize) * g.w
                                             + ix as usize]
                                             as f64
-                                            * w[((o * cig + c - group * cig) * g.kh + i) * g.kw
-                                                + j]
+                                            * w[((o * cig + c - group * cig) * g.kh + i) * g.kw + j]
                                                 as f64;
                                     }
                                 }
@@ -651,7 +701,11 @@ pub(crate) mod im2col {
                 ([3, 8, 9, 8], [4, 2, 3, 3], [2, 2], [1, 1], 4),
                 ([2, 4, 5, 5], [6, 2, 1, 1], [1, 1], [0, 0], 2),
             ] {
-                let g = Geometry::new(x, w, stride, padding, groups);
+                let mut g = Geometry::new(x, w, stride, padding, groups);
+                // Blocks of a few rows, so that the forward pass unfolds the maps in pieces
+                // (of 2 rows, with a last block of 1 where the height is odd).
+                g.block_floats = 2 * g.rows() * g.w_out;
+                assert!(g.rows_per_block() < g.h_out.max(2), "{g:?} is one block");
                 let xs = pseudo_random(x.iter().product(), 1);
                 let ws = pseudo_random(w.iter().product(), 2);
                 let dy = pseudo_random(g.batch * g.c_out * g.pixels(), 3);
@@ -753,7 +807,8 @@ mod tests {
                 "{x:?} {w:?}: fast path not taken"
             );
             let (y0, dx0, dw0, db0) = run(false);
-            let tag = format!("x {x:?} w {w:?} stride {stride:?} padding {padding:?} groups {groups}");
+            let tag =
+                format!("x {x:?} w {w:?} stride {stride:?} padding {padding:?} groups {groups}");
             assert!(max_rel_diff(y, y0) < 1e-5, "{tag}: values");
             assert!(max_rel_diff(dx, dx0) < 1e-5, "{tag}: input gradient");
             assert!(max_rel_diff(dw, dw0) < 1e-5, "{tag}: weight gradient");

@@ -301,6 +301,19 @@ pub(crate) mod im2col {
                 .clamp(1, self.h_out.max(1))
         }
 
+        /// Samples whose unfolded maps one product takes side by side: enough that a small
+        /// map (ResNet-18's last stage at 64 x 64 input has 2 x 2 pixels) still gives the
+        /// product `block_floats / 1024` (512) columns; 1 for maps that large or larger.
+        fn samples_per_product(&self) -> usize {
+            let min = (self.block_floats / 1024).max(1);
+            let p = self.pixels().max(1);
+            if p >= min {
+                1
+            } else {
+                min.div_ceil(p).min(self.batch.max(1))
+            }
+        }
+
         /// A 1x1, stride-1, unpadded convolution: the unfolded input is the input itself.
         fn is_pointwise(&self) -> bool {
             self.kh == 1 && self.kw == 1 && self.stride == [1, 1] && self.padding == [0, 0]
@@ -329,14 +342,20 @@ pub(crate) mod im2col {
     /// `cols[(c kh + i) kw + j][(oy - rows.start) w_out + ox] = x[c][oy sh + i - ph][ox sw + j - pw]`
     /// (0 outside the image) for the output rows `oy` in `rows`, for one sample: `cols` is
     /// `[R, rows.len() w_out]`.
-    fn unfold_rows(g: &Geometry, x: &[f32], rows: std::ops::Range<usize>, cols: &mut [f32]) {
+    fn unfold_rows(
+        g: &Geometry,
+        x: &[f32],
+        rows: std::ops::Range<usize>,
+        cols: &mut [f32],
+        stride: usize,
+    ) {
         let (sh, sw, ph) = (g.stride[0], g.stride[1], g.padding[0] as isize);
         let p = rows.len() * g.w_out;
         for c in 0..g.c_in {
             let plane = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
             for i in 0..g.kh {
                 for j in 0..g.kw {
-                    let row = &mut cols[((c * g.kh + i) * g.kw + j) * p..][..p];
+                    let row = &mut cols[((c * g.kh + i) * g.kw + j) * stride..][..p];
                     let (valid, first_ix) = g.valid_columns(j);
                     for oy in rows.clone() {
                         let at = (oy - rows.start) * g.w_out;
@@ -367,14 +386,20 @@ pub(crate) mod im2col {
 
     /// The adjoint of [`unfold_rows`]: adds every column entry of the output rows `rows`
     /// back onto its input pixel.
-    fn fold_add_rows(g: &Geometry, cols: &[f32], rows: std::ops::Range<usize>, dx: &mut [f32]) {
+    fn fold_add_rows(
+        g: &Geometry,
+        cols: &[f32],
+        rows: std::ops::Range<usize>,
+        stride: usize,
+        dx: &mut [f32],
+    ) {
         let (sh, sw, ph) = (g.stride[0], g.stride[1], g.padding[0] as isize);
         let p = rows.len() * g.w_out;
         for c in 0..g.c_in {
             let plane = &mut dx[c * g.h * g.w..(c + 1) * g.h * g.w];
             for i in 0..g.kh {
                 for j in 0..g.kw {
-                    let row = &cols[((c * g.kh + i) * g.kw + j) * p..][..p];
+                    let row = &cols[((c * g.kh + i) * g.kw + j) * stride..][..p];
                     let (valid, first_ix) = g.valid_columns(j);
                     if valid.is_empty() {
                         continue;
@@ -415,54 +440,123 @@ pub(crate) mod im2col {
         batch.div_ceil(rayon::current_num_threads()).max(1)
     }
 
+    /// The blocks one product covers: whole output-row blocks of one sample (`samples == 1`),
+    /// or the whole maps of `samples` consecutive samples side by side.
+    #[derive(Debug, Clone)]
+    struct Block {
+        first_sample: usize,
+        samples: usize,
+        rows: std::ops::Range<usize>,
+    }
+
+    impl Block {
+        /// Columns of the block's products: pixels of every sample in it.
+        fn width(&self, g: &Geometry) -> usize {
+            self.samples * self.rows.len() * g.w_out
+        }
+    }
+
+    /// The blocks of samples `samples` (consecutive), in a fixed order: row blocks of each
+    /// sample for large maps, groups of [`Geometry::samples_per_product`] samples for small
+    /// ones.
+    fn blocks(g: &Geometry, samples: std::ops::Range<usize>) -> Vec<Block> {
+        let stack = g.samples_per_product();
+        if stack > 1 {
+            return samples
+                .clone()
+                .step_by(stack)
+                .map(|first| Block {
+                    first_sample: first,
+                    samples: stack.min(samples.end - first),
+                    rows: 0..g.h_out,
+                })
+                .collect();
+        }
+        let per = g.rows_per_block();
+        samples
+            .flat_map(|n| {
+                (0..g.h_out).step_by(per).map(move |first| Block {
+                    first_sample: n,
+                    samples: 1,
+                    rows: first..(first + per).min(g.h_out),
+                })
+            })
+            .collect()
+    }
+
+    /// The unfolded input of `block`, `[R, block.width()]`, in `buf` (or, for a pointwise
+    /// convolution of one sample's whole map, the input itself).
+    fn unfolded<'a>(g: &Geometry, x: &'a [f32], block: &Block, buf: &'a mut Vec<f32>) -> &'a [f32] {
+        let x_len = g.c_in * g.h * g.w;
+        let width = block.width(g);
+        let one = block.rows.len() * g.w_out;
+        if g.is_pointwise() && block.samples == 1 && width == g.pixels() {
+            return &x[block.first_sample * x_len..][..x_len];
+        }
+        buf.resize(g.rows() * width, 0.0);
+        for s in 0..block.samples {
+            let xn = &x[(block.first_sample + s) * x_len..][..x_len];
+            unfold_rows(g, xn, block.rows.clone(), &mut buf[s * one..], width);
+        }
+        buf
+    }
+
+    /// `dY` of `block` as a `[C_out, width]` matrix: `(slice, row stride)`, the gradient
+    /// itself for one sample, else gathered into `buf`.
+    fn block_dy<'a>(
+        g: &Geometry,
+        dy: &'a [f32],
+        block: &Block,
+        buf: &'a mut Vec<f32>,
+    ) -> (&'a [f32], usize) {
+        let p = g.pixels();
+        let dy_len = g.c_out * p;
+        if block.samples == 1 {
+            let start = block.first_sample * dy_len + block.rows.start * g.w_out;
+            return (&dy[start..], p);
+        }
+        let width = block.width(g);
+        buf.resize(g.c_out * width, 0.0);
+        for s in 0..block.samples {
+            let dyn_ = &dy[(block.first_sample + s) * dy_len..][..dy_len];
+            for c in 0..g.c_out {
+                buf[c * width + s * p..][..p].copy_from_slice(&dyn_[c * p..][..p]);
+            }
+        }
+        (buf, width)
+    }
+
     /// `dW [C_out, C_in / G, kH, kW] = sum over samples of dY_n [C_out, P] cols(X_n)^T [P, R]`,
     /// group by group (rows of `dY_n` and of `cols` in blocks of the group's size).
     pub fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
-        let (r, p) = (g.group_rows(), g.pixels());
+        let r = g.group_rows();
         let co = g.group_out();
-        let (x_len, dy_len) = (g.c_in * g.h * g.w, g.c_out * p);
-        // acc += dY_n[:, pixels] cols^T, with `cols` the unfolded input of those pixels.
-        let product = |acc: &mut [f32],
-                       dyn_: &[f32],
-                       pixels: std::ops::Range<usize>,
-                       cols: &[f32],
-                       parallel: bool| {
-            let pb = pixels.len();
-            for group in 0..g.groups {
-                gemm_add(
-                    [co, r, pb],
-                    &mut acc[group * co * r..],
-                    [r as isize, 1],
-                    &dyn_[group * co * p + pixels.start..],
-                    [p as isize, 1],
-                    &cols[group * r * pb..],
-                    [1, pb as isize],
-                    parallel,
-                    true,
-                );
-            }
-        };
-        let sample_grad = |acc: &mut Vec<f32>, cols: &mut Vec<f32>, n: usize, parallel: bool| {
-            let xn = &x[n * x_len..(n + 1) * x_len];
-            let dyn_ = &dy[n * dy_len..(n + 1) * dy_len];
-            if g.is_pointwise() {
-                return product(acc, dyn_, 0..p, xn, parallel);
-            }
-            // In blocks of output rows, as the forward pass (the sum over pixels then runs
-            // block by block: a fixed order, the same whatever the threads).
-            let block = g.rows_per_block();
-            for first in (0..g.h_out).step_by(block) {
-                let rows = first..(first + block).min(g.h_out);
-                let pixels = rows.start * g.w_out..rows.end * g.w_out;
-                cols.resize(g.rows() * pixels.len(), 0.0);
-                unfold_rows(g, xn, rows, cols);
-                product(acc, dyn_, pixels, cols, parallel);
-            }
-        };
-        // Fixed chunks of samples, summed in chunk order: the partition depends on the batch
-        // size only, so the result is the same bits whatever the thread count or scheduling
-        // (resumed training runs must equal uninterrupted ones). Each chunk is one partial
-        // weight-sized sum, hence at most WEIGHT_GRAD_CHUNKS of them.
+        // acc += dY[:, block] cols^T.
+        let block_grad =
+            |acc: &mut [f32], bufs: &mut (Vec<f32>, Vec<f32>), block: &Block, parallel: bool| {
+                let width = block.width(g);
+                let (cols_buf, dy_buf) = bufs;
+                let cols = unfolded(g, x, block, cols_buf);
+                let (dyb, dy_rs) = block_dy(g, dy, block, dy_buf);
+                for group in 0..g.groups {
+                    gemm_add(
+                        [co, r, width],
+                        &mut acc[group * co * r..],
+                        [r as isize, 1],
+                        &dyb[group * co * dy_rs..],
+                        [dy_rs as isize, 1],
+                        &cols[group * r * width..],
+                        [1, width as isize],
+                        parallel,
+                        true,
+                    );
+                }
+            };
+        // Fixed chunks of samples, summed in chunk order and block by block within a chunk:
+        // the partition depends on the batch size only, so the result is the same bits
+        // whatever the thread count or scheduling (resumed training runs must equal
+        // uninterrupted ones). Each chunk is one partial weight-sized sum, hence at most
+        // WEIGHT_GRAD_CHUNKS of them.
         let chunk = g.batch.div_ceil(WEIGHT_GRAD_CHUNKS).max(1);
         let chunks = g.batch.div_ceil(chunk);
         // Fewer chunks than threads: let each product use the threads (gemm splits the output,
@@ -470,14 +564,17 @@ pub(crate) mod im2col {
         let parallel_gemm = chunks < rayon::current_num_threads();
         let partials: Vec<Vec<f32>> = (0..chunks)
             .into_par_iter()
-            // The unfolded-sample buffer is per thread; the partial sum per chunk.
-            .map_init(Vec::new, |cols, c| {
-                let mut acc = vec![0.0f32; g.c_out * r];
-                for n in c * chunk..((c + 1) * chunk).min(g.batch) {
-                    sample_grad(&mut acc, cols, n, parallel_gemm);
-                }
-                acc
-            })
+            // The unfolded-block buffers are per thread; the partial sum per chunk.
+            .map_init(
+                || (Vec::new(), Vec::new()),
+                |bufs, c| {
+                    let mut acc = vec![0.0f32; g.c_out * r];
+                    for block in blocks(g, c * chunk..((c + 1) * chunk).min(g.batch)) {
+                        block_grad(&mut acc, bufs, &block, parallel_gemm);
+                    }
+                    acc
+                },
+            )
             .collect();
         let mut partials = partials.into_iter();
         let mut total = partials.next().unwrap_or_else(|| vec![0.0f32; g.c_out * r]);
@@ -491,44 +588,52 @@ pub(crate) mod im2col {
     pub fn forward(g: &Geometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
         let (r, p) = (g.group_rows(), g.pixels());
         let co = g.group_out();
-        let (x_len, y_len) = (g.c_in * g.h * g.w, g.c_out * p);
+        let y_len = g.c_out * p;
         let mut y = vec![0.0f32; g.batch * y_len];
-        let parallel_gemm = g.batch < rayon::current_num_threads();
-        // The product of the output columns `pixels` (a block of whole output rows) with
-        // their unfolded input, `[R, pixels.len()]`.
-        let product = |yn: &mut [f32], pixels: std::ops::Range<usize>, cols: &[f32]| {
-            let pb = pixels.len();
+        let stack = g.samples_per_product();
+        let parallel_gemm = g.batch.div_ceil(stack) < rayon::current_num_threads();
+        // `out` holds the samples of `block`'s first to last.
+        let run = |out: &mut [f32], bufs: &mut (Vec<f32>, Vec<f32>), block: &Block| {
+            let width = block.width(g);
+            let (cols_buf, wide_buf) = bufs;
+            let cols = unfolded(g, x, block, cols_buf);
+            // One sample: straight into its output rows; several: into a [C_out, width]
+            // matrix, then out to each sample.
+            let (dst, dst_rs): (&mut [f32], usize) = if block.samples == 1 {
+                (&mut out[block.rows.start * g.w_out..], p)
+            } else {
+                wide_buf.resize(g.c_out * width, 0.0);
+                (wide_buf, width)
+            };
             for group in 0..g.groups {
                 gemm_add(
-                    [co, pb, r],
-                    &mut yn[group * co * p + pixels.start..],
-                    [p as isize, 1],
+                    [co, width, r],
+                    &mut dst[group * co * dst_rs..],
+                    [dst_rs as isize, 1],
                     &weight[group * co * r..],
                     [r as isize, 1],
-                    &cols[group * r * pb..],
-                    [pb as isize, 1],
+                    &cols[group * r * width..],
+                    [width as isize, 1],
                     parallel_gemm,
                     false,
                 );
             }
-        };
-        let sample = |yn: &mut [f32], cols: &mut Vec<f32>, n: usize| {
-            let xn = &x[n * x_len..(n + 1) * x_len];
-            if g.is_pointwise() {
-                return product(yn, 0..p, xn);
-            }
-            // Unfolded a block at a time, the input's copy is still in cache when the
-            // product reads it (unfolding a whole large map went through memory twice).
-            let block = g.rows_per_block();
-            for first in (0..g.h_out).step_by(block) {
-                let rows = first..(first + block).min(g.h_out);
-                let pixels = rows.start * g.w_out..rows.end * g.w_out;
-                cols.resize(g.rows() * pixels.len(), 0.0);
-                unfold_rows(g, xn, rows, cols);
-                product(yn, pixels, cols);
+            if block.samples > 1 {
+                for s in 0..block.samples {
+                    for c in 0..g.c_out {
+                        out[(s * g.c_out + c) * p..][..p]
+                            .copy_from_slice(&wide_buf[c * width + s * p..][..p]);
+                    }
+                }
             }
         };
-        for_each_sample(&mut y, y_len, parallel_gemm, sample);
+        for_each_sample_group(&mut y, y_len, stack, parallel_gemm, |out, bufs, first| {
+            let count = out.len() / y_len;
+            for block in blocks(g, first..first + count) {
+                let at = (block.first_sample - first) * y_len;
+                run(&mut out[at..at + block.samples * y_len], bufs, &block);
+            }
+        });
         y
     }
 
@@ -536,66 +641,81 @@ pub(crate) mod im2col {
     pub fn input_grad(g: &Geometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
         let (r, p) = (g.group_rows(), g.pixels());
         let co = g.group_out();
-        let (x_len, dy_len) = (g.c_in * g.h * g.w, g.c_out * p);
+        let x_len = g.c_in * g.h * g.w;
         let mut dx = vec![0.0f32; g.batch * x_len];
-        let parallel_gemm = g.batch < rayon::current_num_threads();
-        let sample = |dxn: &mut [f32], cols: &mut Vec<f32>, n: usize| {
-            let dyn_ = &dy[n * dy_len..(n + 1) * dy_len];
-            // W^T: element (row q, col k) of the [R, C_out] view is W[k][q].
-            let wt = [1, r as isize];
-            // dst [R, pixels] = W^T dY_n[:, pixels], dY_n row-major [C_out, P].
-            let product = |dst: &mut [f32], pixels: std::ops::Range<usize>| {
-                let pb = pixels.len();
+        let stack = g.samples_per_product();
+        let parallel_gemm = g.batch.div_ceil(stack) < rayon::current_num_threads();
+        // W^T: element (row q, col k) of the [R, C_out] view is W[k][q].
+        let wt = [1, r as isize];
+        let run = |out: &mut [f32], bufs: &mut (Vec<f32>, Vec<f32>), block: &Block| {
+            let width = block.width(g);
+            let (cols_buf, dy_buf) = bufs;
+            let (dyb, dy_rs) = block_dy(g, dy, block, dy_buf);
+            let product = |dst: &mut [f32]| {
                 for group in 0..g.groups {
                     gemm_add(
-                        [r, pb, co],
-                        &mut dst[group * r * pb..],
-                        [pb as isize, 1],
+                        [r, width, co],
+                        &mut dst[group * r * width..],
+                        [width as isize, 1],
                         &weight[group * co * r..],
                         wt,
-                        &dyn_[group * co * p + pixels.start..],
-                        [p as isize, 1],
+                        &dyb[group * co * dy_rs..],
+                        [dy_rs as isize, 1],
                         parallel_gemm,
                         false,
                     );
                 }
             };
-            if g.is_pointwise() {
-                return product(dxn, 0..p);
+            if g.is_pointwise() && block.samples == 1 && width == p {
+                return product(out);
             }
-            // A block of output rows at a time, folded back while it is in cache.
-            let block = g.rows_per_block();
-            for first in (0..g.h_out).step_by(block) {
-                let rows = first..(first + block).min(g.h_out);
-                let pixels = rows.start * g.w_out..rows.end * g.w_out;
-                // Every entry is overwritten by the product: no need to clear a reused buffer.
-                cols.resize(g.rows() * pixels.len(), 0.0);
-                product(cols, pixels);
-                fold_add_rows(g, cols, rows, dxn);
+            // Every entry is overwritten by the product: no need to clear a reused buffer.
+            cols_buf.resize(g.rows() * width, 0.0);
+            product(cols_buf);
+            let one = block.rows.len() * g.w_out;
+            for s in 0..block.samples {
+                let dxn = &mut out[s * x_len..(s + 1) * x_len];
+                fold_add_rows(g, &cols_buf[s * one..], block.rows.clone(), width, dxn);
             }
         };
-        for_each_sample(&mut dx, x_len, parallel_gemm, sample);
+        for_each_sample_group(&mut dx, x_len, stack, parallel_gemm, |out, bufs, first| {
+            let count = out.len() / x_len;
+            for block in blocks(g, first..first + count) {
+                let at = (block.first_sample - first) * x_len;
+                run(&mut out[at..at + block.samples * x_len], bufs, &block);
+            }
+        });
         dx
     }
 
-    /// Runs `sample(out_n, cols, n)` on each sample's `len`-long slice of `out`, with one
-    /// reusable unfold buffer per worker: one sample at a time when the products themselves
-    /// use the threads (`parallel_gemm`), else samples in parallel.
-    fn for_each_sample<F>(out: &mut [f32], len: usize, parallel_gemm: bool, sample: F)
-    where
-        F: Fn(&mut [f32], &mut Vec<f32>, usize) + Sync,
+    /// Runs `f(out, buffers, first)` on groups of `stack` consecutive samples (`len`-long
+    /// slices of `out` each; `first` the group's first sample), with reusable buffers per
+    /// worker: one group at a time when the products themselves use the threads
+    /// (`parallel_gemm`), else groups in parallel.
+    fn for_each_sample_group<F>(
+        out: &mut [f32],
+        len: usize,
+        stack: usize,
+        parallel_gemm: bool,
+        f: F,
+    ) where
+        F: Fn(&mut [f32], &mut (Vec<f32>, Vec<f32>), usize) + Sync,
     {
+        let group = (len * stack).max(1);
         if parallel_gemm {
-            let mut cols = Vec::new();
-            for (n, out_n) in out.chunks_mut(len).enumerate() {
-                sample(out_n, &mut cols, n);
+            let mut bufs = (Vec::new(), Vec::new());
+            for (i, out) in out.chunks_mut(group).enumerate() {
+                f(out, &mut bufs, i * stack);
             }
         } else {
-            let batch = out.len() / len.max(1);
-            out.par_chunks_mut(len.max(1))
+            let groups = out.len().div_ceil(group);
+            out.par_chunks_mut(group)
                 .enumerate()
-                .with_min_len(samples_per_task(batch))
-                .for_each_init(Vec::new, |cols, (n, out_n)| sample(out_n, cols, n));
+                .with_min_len(samples_per_task(groups))
+                .for_each_init(
+                    || (Vec::new(), Vec::new()),
+                    |bufs, (i, out)| f(out, bufs, i * stack),
+                );
         }
     }
 
@@ -701,44 +821,52 @@ pub(crate) mod im2col {
                 ([3, 8, 9, 8], [4, 2, 3, 3], [2, 2], [1, 1], 4),
                 ([2, 4, 5, 5], [6, 2, 1, 1], [1, 1], [0, 0], 2),
             ] {
-                let mut g = Geometry::new(x, w, stride, padding, groups);
-                // Blocks of a few rows, so that the forward pass unfolds the maps in pieces
-                // (of 2 rows, with a last block of 1 where the height is odd).
-                g.block_floats = 2 * g.rows() * g.w_out;
-                assert!(g.rows_per_block() < g.h_out.max(2), "{g:?} is one block");
-                let xs = pseudo_random(x.iter().product(), 1);
-                let ws = pseudo_random(w.iter().product(), 2);
-                let dy = pseudo_random(g.batch * g.c_out * g.pixels(), 3);
-                let loss = |xs: &[f32], ws: &[f32]| -> f64 {
-                    conv_direct(&g, xs, ws)
-                        .iter()
-                        .zip(&dy)
-                        .map(|(y, d)| y * *d as f64)
-                        .sum()
-                };
-                // Every entry of `got` within 1e-4 (relative, plus 1e-4) of `want(q)`.
-                let check = |name: &str, got: &[f32], want: &dyn Fn(usize) -> f64| {
-                    for (q, &v) in got.iter().enumerate() {
-                        let want = want(q);
-                        assert!(
-                            (v as f64 - want).abs() < 1e-4 * (1.0 + want.abs()),
-                            "{g:?} {name}[{q}] {v} vs {want}"
-                        );
+                for row_blocks in [false, true] {
+                    let mut g = Geometry::new(x, w, stride, padding, groups);
+                    if row_blocks {
+                        // Blocks of a few rows, so that the maps are unfolded in pieces (of 2
+                        // rows, with a last block of 1 where the height is odd).
+                        g.block_floats = 2 * g.rows() * g.w_out;
+                        assert!(g.rows_per_block() < g.h_out.max(2), "{g:?} is one block");
+                        assert_eq!(g.samples_per_product(), 1);
+                    } else if g.batch > 1 {
+                        // These maps are small: several samples share each product.
+                        assert!(g.samples_per_product() > 1, "{g:?}");
                     }
-                };
-                let unit = |len: usize, q: usize| {
-                    let mut e = vec![0.0f32; len];
-                    e[q] = 1.0;
-                    e
-                };
-                let y_direct = conv_direct(&g, &xs, &ws);
-                check("y", &forward(&g, &xs, &ws), &|q| y_direct[q]);
-                check("dW", &weight_grad(&g, &xs, &dy), &|q| {
-                    loss(&xs, &unit(ws.len(), q))
-                });
-                check("dX", &input_grad(&g, &ws, &dy), &|q| {
-                    loss(&unit(xs.len(), q), &ws)
-                });
+                    let xs = pseudo_random(x.iter().product(), 1);
+                    let ws = pseudo_random(w.iter().product(), 2);
+                    let dy = pseudo_random(g.batch * g.c_out * g.pixels(), 3);
+                    let loss = |xs: &[f32], ws: &[f32]| -> f64 {
+                        conv_direct(&g, xs, ws)
+                            .iter()
+                            .zip(&dy)
+                            .map(|(y, d)| y * *d as f64)
+                            .sum()
+                    };
+                    // Every entry of `got` within 1e-4 (relative, plus 1e-4) of `want(q)`.
+                    let check = |name: &str, got: &[f32], want: &dyn Fn(usize) -> f64| {
+                        for (q, &v) in got.iter().enumerate() {
+                            let want = want(q);
+                            assert!(
+                                (v as f64 - want).abs() < 1e-4 * (1.0 + want.abs()),
+                                "{g:?} {name}[{q}] {v} vs {want}"
+                            );
+                        }
+                    };
+                    let unit = |len: usize, q: usize| {
+                        let mut e = vec![0.0f32; len];
+                        e[q] = 1.0;
+                        e
+                    };
+                    let y_direct = conv_direct(&g, &xs, &ws);
+                    check("y", &forward(&g, &xs, &ws), &|q| y_direct[q]);
+                    check("dW", &weight_grad(&g, &xs, &dy), &|q| {
+                        loss(&xs, &unit(ws.len(), q))
+                    });
+                    check("dX", &input_grad(&g, &ws, &dy), &|q| {
+                        loss(&unit(xs.len(), q), &ws)
+                    });
+                }
             }
         }
     }

@@ -420,11 +420,7 @@ mod tests {
     use burn::tensor::{Device, Distribution, Tensor};
 
     use super::*;
-
-    fn max_rel_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f64 {
-        let scale = b.clone().abs().max().into_scalar::<f64>().max(1e-12);
-        (a - b).abs().max().into_scalar::<f64>() / scale
-    }
+    use crate::testing::max_rel_diff;
 
     /// The composition of Burn's ops that [`self_attention`] falls back to, written out here
     /// independently of it: per head, `softmax(q k^T / sqrt(d)) v`.

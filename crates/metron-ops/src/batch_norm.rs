@@ -458,11 +458,7 @@ mod tests {
     use burn::tensor::{Device, Distribution, Tensor};
 
     use super::*;
-
-    fn max_rel_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f64 {
-        let scale = b.clone().abs().max().into_scalar::<f64>().max(1e-12);
-        (a - b).abs().max().into_scalar::<f64>() / scale
-    }
+    use crate::testing::max_rel_diff;
 
     /// How often the fused backward ran, so that the test can tell it was used.
     pub(super) static BACKWARD_CALLS: AtomicUsize = AtomicUsize::new(0);

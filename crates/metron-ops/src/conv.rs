@@ -938,14 +938,10 @@ mod tests {
     use burn::tensor::{Device, Distribution, Tensor};
 
     use super::*;
+    use crate::testing::max_rel_diff;
 
     /// How often the im2col backward ran, so that a test can tell it was used.
     pub(super) static BACKWARD_CALLS: AtomicUsize = AtomicUsize::new(0);
-
-    fn max_rel_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f64 {
-        let scale = b.clone().abs().max().into_scalar::<f64>().max(1e-12);
-        (a - b).abs().max().into_scalar::<f64>() / scale
-    }
 
     /// Values and gradients (input, weight, bias) equal Burn's own convolution's on flex with
     /// autodiff, for the layer shapes ResNets and VGG use.

@@ -344,11 +344,7 @@ mod tests {
     use burn::tensor::{Device, Distribution, Tensor};
 
     use super::*;
-
-    fn max_rel_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f64 {
-        let scale = b.clone().abs().max().into_scalar::<f64>().max(1e-12);
-        (a - b).abs().max().into_scalar::<f64>() / scale
-    }
+    use crate::testing::max_rel_diff;
 
     /// Output and the input, gamma and beta gradients equal Burn's composed LayerNorm, with
     /// and without a beta, on rows whose mean is far from zero (where a one-pass variance

@@ -28,6 +28,8 @@ mod gelu;
 #[cfg(feature = "flex")]
 mod gemm;
 mod layer_norm;
+#[cfg(all(test, feature = "flex"))]
+mod testing;
 #[cfg(feature = "flex")]
 mod vector_math;
 

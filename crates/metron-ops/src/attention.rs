@@ -68,16 +68,11 @@ mod fused {
     use rayon::prelude::*;
 
     use crate::flex::{
-        FlexAutodiffTensor, autodiff_tensor, float_tensor, from_autodiff_tensor, from_float_tensor,
+        FlexAutodiffTensor, autodiff_tensor, count_fused, float_tensor, from_autodiff_tensor,
+        from_float_tensor,
     };
     use crate::gemm::gemm_add;
     use crate::vector_math::{Kernel, dot, exp, max, sum, vectorised};
-
-    #[cfg(test)]
-    thread_local! {
-        /// Fused forward passes run on this thread, so that tests can tell the op was used.
-        pub(super) static CALLS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-    }
 
     /// The problem's sizes: batch, tokens, heads, head width.
     #[derive(Debug, Clone, Copy)]
@@ -116,14 +111,14 @@ mod fused {
         if b * t * three_d == 0 {
             return None;
         }
-        #[cfg(test)]
-        CALLS.with(|c| c.set(c.get() + 1));
         if let Some(x) = float_tensor(qkv) {
             let x = x.to_contiguous();
             let (out, _) = forward(x.storage(), dims);
+            count_fused("attention");
             return Some(from_float_tensor(tensor(out, [b, t, dims.d()])));
         }
         let (x, context) = autodiff_tensor(qkv)?;
+        count_fused("attention");
         Some(from_autodiff_tensor(tracked(x, dims), context))
     }
 
@@ -131,7 +126,8 @@ mod fused {
         FlexTensor::from_data(TensorData::new(values, shape))
     }
 
-    /// `scale q k^T` for one (sample, head) into `scores` (`T x T`, row-major).
+    /// `q k^T` for one (sample, head) into `scores` (`T x T`, row-major; the softmax applies
+    /// the scale).
     fn scores(qkv: &[f32], dims: Dims, [q, k, _]: [usize; 3], scores: &mut [f32]) {
         let (t, w) = (dims.t, 3 * dims.d() as isize);
         gemm_add(
@@ -251,18 +247,7 @@ mod fused {
                 (out, lse)
             })
             .collect();
-        let d = dims.d();
-        let mut out = vec![0.0f32; b * t * d];
-        out.par_chunks_mut(t * d)
-            .enumerate()
-            .for_each(|(sample, o)| {
-                for head in 0..h {
-                    let src = &per_head[sample * h + head].0;
-                    for (token, row) in src.chunks(hd).enumerate() {
-                        o[token * d + head * hd..token * d + (head + 1) * hd].copy_from_slice(row);
-                    }
-                }
-            });
+        let out = interleave_heads(dims, 1, |task, _| &per_head[task].0);
         let lse = per_head.into_iter().flat_map(|(_, l)| l).collect();
         (out, lse)
     }
@@ -352,20 +337,34 @@ mod fused {
                 [dq, dk, dv]
             })
             .collect();
-        let mut dqkv = vec![0.0f32; b * t * 3 * d];
-        dqkv.par_chunks_mut(t * 3 * d)
+        interleave_heads(dims, 3, |task, part| &per_head[task][part])
+    }
+
+    /// `[B, T, parts D]` from per-(sample, head) blocks `block(task, part)` of `T x hd`:
+    /// token `i` of head `head`'s part `part` lands at columns `part D + head hd ..` of row
+    /// `i` (timm's head layout, `parts` = 1 for the output, 3 for `qkv`).
+    fn interleave_heads<'a>(
+        dims: Dims,
+        parts: usize,
+        block: impl Fn(usize, usize) -> &'a [f32] + Sync,
+    ) -> Vec<f32> {
+        let Dims { b, t, h, hd } = dims;
+        let width = parts * dims.d();
+        let mut out = vec![0.0f32; b * t * width];
+        out.par_chunks_mut(t * width)
             .enumerate()
             .for_each(|(sample, o)| {
                 for head in 0..h {
-                    for (part, src) in per_head[sample * h + head].iter().enumerate() {
+                    for part in 0..parts {
+                        let src = block(sample * h + head, part);
                         for (token, row) in src.chunks(hd).enumerate() {
-                            let at = token * 3 * d + part * d + head * hd;
+                            let at = token * width + part * dims.d() + head * hd;
                             o[at..at + hd].copy_from_slice(row);
                         }
                     }
                 }
             });
-        dqkv
+        out
     }
 
     #[derive(Debug)]
@@ -373,7 +372,7 @@ mod fused {
 
     impl Backward<Flex, 1> for SelfAttentionFused {
         /// The checkpointed `qkv`, the rows' log-sum-exps and the sizes.
-        type State = (NodeId, Vec<f32>, [usize; 4]);
+        type State = (NodeId, Vec<f32>, Dims);
 
         fn backward(
             self,
@@ -383,13 +382,12 @@ mod fused {
         ) {
             let [node] = ops.parents;
             let dout: FlexTensor = grads.consume::<Flex>(&ops.node);
-            let (state, lse, [b, t, h, hd]) = ops.state;
+            let (state, lse, dims) = ops.state;
             let qkv: FlexTensor = checkpointer.retrieve_node_output(state);
             let Some(node) = node else { return };
             let (qkv, dout) = (qkv.to_contiguous(), dout.to_contiguous());
-            let dims = Dims { b, t, h, hd };
             let dqkv = backward(qkv.storage(), dout.storage(), &lse, dims);
-            grads.register::<Flex>(node.id, tensor(dqkv, [b, t, 3 * dims.d()]));
+            grads.register::<Flex>(node.id, tensor(dqkv, [dims.b, dims.t, 3 * dims.d()]));
         }
     }
 
@@ -407,8 +405,7 @@ mod fused {
             OpsKind::Tracked(mut prep) => {
                 let state = prep.checkpoint(&qkv);
                 let (out, lse) = run(qkv.primitive());
-                let Dims { b, t, h, hd } = dims;
-                prep.finish((state, lse, [b, t, h, hd]), out)
+                prep.finish((state, lse, dims), out)
             }
             OpsKind::UnTracked(prep) => prep.finish(run(qkv.primitive()).0),
         }
@@ -457,7 +454,7 @@ mod tests {
             );
             let run = |fused: bool| {
                 let x = xs.clone().require_grad();
-                let before = fused::CALLS.with(|c| c.get());
+                let before = crate::flex::fused_calls("attention");
                 let y = if fused {
                     self_attention(x.clone(), heads)
                 } else {
@@ -465,7 +462,7 @@ mod tests {
                 };
                 if fused {
                     assert_eq!(
-                        fused::CALLS.with(|c| c.get()),
+                        crate::flex::fused_calls("attention"),
                         before + 1,
                         "fused path not taken"
                     );

@@ -70,3 +70,24 @@ pub(crate) fn from_float_tensor<const D: usize>(t: FlexTensor) -> Tensor<D> {
         autodiff: DispatchAutodiffContext::Disabled,
     })
 }
+
+#[cfg(test)]
+thread_local! {
+    static FUSED_CALLS: std::cell::RefCell<std::collections::HashMap<&'static str, usize>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// Records that the fused kernel `op` ran on the calling thread, so that a test can tell its
+/// kernel was used rather than Burn's fallback; nothing outside tests.
+#[inline]
+pub(crate) fn count_fused(op: &'static str) {
+    #[cfg(test)]
+    FUSED_CALLS.with(|c| *c.borrow_mut().entry(op).or_default() += 1);
+    let _ = op;
+}
+
+/// How often [`count_fused`] recorded `op` on this thread.
+#[cfg(test)]
+pub(crate) fn fused_calls(op: &'static str) -> usize {
+    FUSED_CALLS.with(|c| c.borrow().get(op).copied().unwrap_or(0))
+}

@@ -34,15 +34,10 @@ mod fused {
     use burn::tensor::{DType, Tensor, TensorData};
 
     use crate::flex::{
-        FlexAutodiffTensor, autodiff_tensor, float_tensor, from_autodiff_tensor, from_float_tensor,
+        FlexAutodiffTensor, autodiff_tensor, count_fused, float_tensor, from_autodiff_tensor,
+        from_float_tensor,
     };
     use crate::vector_math::{Elementwise, Pairwise, map, map2, normal_cdf, normal_pdf};
-
-    #[cfg(test)]
-    thread_local! {
-        /// Fused passes run on this thread, so that tests can tell the op was used.
-        pub(super) static CALLS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-    }
 
     pub(super) fn gelu<const D: usize>(x: &Tensor<D>) -> Option<Tensor<D>> {
         if x.dtype() != DType::F32 {
@@ -54,8 +49,7 @@ mod fused {
             let (t, context) = autodiff_tensor(x)?;
             from_autodiff_tensor(tracked(t), context)
         };
-        #[cfg(test)]
-        CALLS.with(|c| c.set(c.get() + 1));
+        count_fused("gelu");
         Some(y)
     }
 
@@ -143,10 +137,10 @@ mod tests {
         let run = |fused: bool| {
             let x = xs.clone().require_grad();
             let y = if fused {
-                let before = fused::CALLS.with(|c| c.get());
+                let before = crate::flex::fused_calls("gelu");
                 let y = gelu(x.clone());
                 assert_eq!(
-                    fused::CALLS.with(|c| c.get()),
+                    crate::flex::fused_calls("gelu"),
                     before + 1,
                     "fused path not taken"
                 );
@@ -161,10 +155,10 @@ mod tests {
         assert!(max_rel_diff(ours.0, burns.0) < 1e-6, "values");
         assert!(max_rel_diff(ours.1, burns.1) < 1e-5, "gradients");
         let plain = xs.clone().inner();
-        let before = fused::CALLS.with(|c| c.get());
+        let before = crate::flex::fused_calls("gelu");
         let _ = gelu(plain.clone());
         assert_eq!(
-            fused::CALLS.with(|c| c.get()),
+            crate::flex::fused_calls("gelu"),
             before + 1,
             "fused path not taken"
         );
